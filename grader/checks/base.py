@@ -1,0 +1,96 @@
+"""What every check kind is made of, and the registry that holds them.
+
+A kind is a small class: the parameters it accepts (validated when the rubric loads), the
+probe requests it needs run in the kernel, and a ``judge`` that turns captured data (and the
+reference's, when the kind compares against it) into a verdict. Kinds never see each other.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..model import CellRun, CheckSpec, Text
+
+REGISTRY: dict[str, "CheckKind"] = {}
+
+
+def register(cls: type["CheckKind"]) -> type["CheckKind"]:
+    REGISTRY[cls.kind] = cls()
+    return cls
+
+
+@dataclass(frozen=True)
+class Param:
+    type: type | tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    doc: str = ""
+
+
+@dataclass
+class Verdict:
+    status: str  # pass | fail | error | manual
+    fraction: float
+    message: str
+
+
+@dataclass
+class Region:
+    """The located cells of a check's anchor, as the kinds need them."""
+
+    code: list[str] = field(default_factory=list)
+    markdown: list[str] = field(default_factory=list)
+    runs: list[CellRun] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    spec: CheckSpec
+    lang: str
+    region: Region
+    got: dict[str, Any]  # role -> payload the student's kernel sent back
+    expected: dict[str, Any] | None  # role -> payload from the reference run
+
+    @property
+    def reveal(self) -> bool:
+        """Public checks may show expected values; hidden ones never do."""
+        return self.spec.visibility == "public"
+
+    def t(self, zh: str, en: str) -> str:
+        return zh if self.lang == "zh-TW" else en
+
+    def p(self, name: str) -> Any:
+        return self.spec.params[name]
+
+
+Fail = Callable[[str, str], None]  # fail(key, message) raises a RubricError
+
+
+class CheckKind:
+    kind: str = ""
+    summary: Text = Text("", "")
+    params: dict[str, Param] = {}
+    needs_reference: bool = False
+
+    def validate(self, params: dict[str, Any], fail: Fail) -> None:
+        """Kind-specific checks beyond types (expressions, regexes...)."""
+
+    def requests(self, spec: CheckSpec, region: Region) -> dict[str, tuple[str, dict[str, Any]]]:
+        """role -> (when, request): what the kernel must send back ("pre"/"post" the anchor)."""
+        return {}
+
+    def judge(self, ctx: Context) -> Verdict:
+        raise NotImplementedError
+
+
+def passed(message: str = "") -> Verdict:
+    return Verdict("pass", 1.0, message)
+
+
+def failed(message: str, fraction: float = 0.0) -> Verdict:
+    return Verdict("fail", fraction, message)
+
+
+def errored(message: str) -> Verdict:
+    return Verdict("error", 0.0, message)

@@ -1,0 +1,116 @@
+"""Relation: an expression over captured values, evaluated in the grader (never the kernel),
+e.g. ``allclose(a.grad, d / a)``."""
+from __future__ import annotations
+
+import ast
+
+from .. import capture, expr
+from ..model import Text
+from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
+from ._expr import describe_error
+
+
+@register
+class Relation(CheckKind):
+    kind = "relation"
+    summary = Text("擷取的值之間的關係成立", "a relation between captured values holds")
+    params = {
+        "capture": Param((list, dict), required=True,
+                         doc="names to capture from the student's namespace: a list of variable names, "
+                             "or a mapping name -> Python expression"),
+        "expr": Param(str, required=True, doc="expression in the grader's expression language, e.g. allclose(a.grad, d / a)"),
+        "rtol": Param((int, float), default=1e-5, doc="default rtol for allclose"),
+        "atol": Param((int, float), default=1e-6, doc="default atol for allclose"),
+        "explain_eq": Param(bool, default=False,
+                            doc="when allclose holds but exact == would not, explain float rounding"),
+    }
+
+    def validate(self, params, fail):
+        cap = params["capture"]
+        names = cap if isinstance(cap, list) else list(cap)
+        for n in names:
+            if not isinstance(n, str) or not n.isidentifier():
+                fail("capture", f"{n!r} is not a valid name")
+        if isinstance(cap, dict):
+            for n, e in cap.items():
+                try:
+                    ast.parse(str(e), mode="eval")
+                except SyntaxError:
+                    fail("capture", f"{n}: not a valid Python expression: {e!r}")
+        try:
+            expr.parse(params["expr"], set(names))
+        except expr.ExprError as e:
+            fail("expr", str(e))
+
+    @staticmethod
+    def _exprs(spec) -> dict[str, str]:
+        cap = spec.params["capture"]
+        return {n: n for n in cap} if isinstance(cap, list) else {n: str(e) for n, e in cap.items()}
+
+    def requests(self, spec, region):
+        return {"values": ("post", {"op": "values", "exprs": self._exprs(spec)})}
+
+    def judge(self, ctx: Context) -> Verdict:
+        t = ctx.t
+        env = {}
+        for name, e in self._exprs(ctx.spec).items():
+            try:
+                env[name] = capture.value(ctx.got["values"].get(name))
+            except capture.CaptureError as err:
+                return failed(describe_error(ctx, e, err))
+        tree = expr.parse(ctx.p("expr"))
+        tree = _with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
+        shown = ctx.p("expr")
+        try:
+            ok = expr._truth(expr.evaluate(tree, env))
+        except Exception as err:  # shape mismatch, missing grad... are the student's, not ours
+            msg = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            if "NoneType" in msg:
+                msg = t("有值是 None（例如還沒呼叫 backward()，所以 .grad 是 None）",
+                        "a value is None (e.g. backward() was not called, so .grad is None)")
+            return failed(t(f"無法計算 {shown}：{msg}", f"could not evaluate {shown}: {msg}"))
+        if not ok:
+            return failed(t(f"{shown} 不成立", f"{shown} does not hold"))
+        note = ""
+        if ctx.p("explain_eq"):
+            exact = _exact_variant(tree)
+            try:
+                if exact is not None and not expr._truth(expr.evaluate(exact, env)):
+                    note = t("成立（在容許誤差內）。注意：用 == 比較會得到 False，因為浮點數的捨入誤差；"
+                             "比較浮點張量請用 torch.allclose。",
+                             "holds within tolerance. Note: comparing with == gives False here because of "
+                             "floating-point rounding; compare float tensors with torch.allclose.")
+            except Exception:
+                pass
+        return passed(note)
+
+
+def _with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> ast.Expression:
+    class T(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "allclose":
+                have = {k.arg for k in node.keywords}
+                for k, v in (("rtol", rtol), ("atol", atol)):
+                    if k not in have:
+                        node.keywords.append(ast.keyword(arg=k, value=ast.Constant(v)))
+            return node
+
+    return ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+
+
+def _exact_variant(tree: ast.Expression) -> ast.Expression | None:
+    """allclose(a, b) -> all(a == b), to tell whether exact equality would also have held."""
+    found = []
+
+    class T(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "allclose" and len(node.args) == 2:
+                found.append(node)
+                return ast.Call(func=ast.Name("all", ast.Load()), keywords=[],
+                                args=[ast.Compare(left=node.args[0], ops=[ast.Eq()], comparators=[node.args[1]])])
+            return node
+
+    new = ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    return new if found else None

@@ -1,0 +1,76 @@
+"""Static: facts about the source of the matched cells, read from the AST (never run)."""
+from __future__ import annotations
+
+import ast
+
+from ..model import Text
+from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from ._trace import _strip_magics
+
+
+def _uses(tree: ast.AST, name: str) -> list[int]:
+    """Lines where ``name`` is used in any form: called, referenced, imported, given as a
+    keyword or spelt as a string (``getattr(torch, "cos")``)."""
+    lines = []
+    for n in ast.walk(tree):
+        hit = (isinstance(n, ast.Name) and n.id == name
+               or isinstance(n, ast.Attribute) and n.attr == name
+               or isinstance(n, ast.keyword) and n.arg == name
+               or isinstance(n, ast.alias) and (n.name.split(".")[-1] == name or n.asname == name)
+               or isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.strip() == name)
+        if hit:
+            lines.append(getattr(n, "lineno", 0))
+    return lines
+
+
+def _has_control_flow(tree: ast.AST) -> bool:
+    for f in ast.walk(tree):
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if any(isinstance(n, (ast.If, ast.While, ast.For, ast.IfExp)) for n in ast.walk(f)):
+                return True
+    return False
+
+
+@register
+class Static(CheckKind):
+    kind = "static"
+    summary = Text("原始碼的靜態檢查", "static facts about the source")
+    params = {
+        "forbid": Param(list, default=[], doc="names that must not appear in any form (call, attribute, import, keyword, string)"),
+        "require": Param(list, default=[], doc="names that must appear (e.g. the keyword retain_graph)"),
+        "control_flow": Param(bool, default=False, doc="a function defined in the cells uses if/while/for"),
+    }
+
+    def validate(self, params, fail):
+        for key in ("forbid", "require"):
+            for n in params[key]:
+                if not isinstance(n, str) or not n.isidentifier():
+                    fail(key, f"{n!r} is not a valid name")
+        if not (params["forbid"] or params["require"] or params["control_flow"]):
+            fail("forbid", "a static check needs forbid, require or control_flow")
+
+    def judge(self, ctx: Context) -> Verdict:
+        t = ctx.t
+        trees = []
+        for src in ctx.region.code:
+            try:
+                trees.append(ast.parse(_strip_magics(src)))
+            except SyntaxError as e:
+                return failed(t(f"程式碼有語法錯誤（第 {e.lineno} 行：{e.msg}），無法分析",
+                                f"the code has a syntax error (line {e.lineno}: {e.msg}) and cannot be analysed"))
+        if not trees:
+            return failed(t("找不到程式碼", "no code found"))
+        module = ast.Module(body=[s for tr in trees for s in tr.body], type_ignores=[])
+        problems = []
+        for name in ctx.p("forbid"):
+            lines = _uses(module, name)
+            if lines:
+                problems.append(t(f"不可以使用 {name}（出現在第 {', '.join(map(str, sorted(set(lines))[:5]))} 行）",
+                                  f"{name} must not be used (found on line {', '.join(map(str, sorted(set(lines))[:5]))})"))
+        for name in ctx.p("require"):
+            if not _uses(module, name):
+                problems.append(t(f"程式碼中應該用到 {name}", f"the code should use {name}"))
+        if ctx.p("control_flow") and not _has_control_flow(module):
+            problems.append(t("你定義的函式裡沒有控制流（if、while 或 for）",
+                              "the function you defined has no control flow (if, while or for)"))
+        return failed("; ".join(problems)) if problems else passed()

@@ -1,0 +1,137 @@
+"""The command line: ``grader check`` (a student), ``grader grade`` (a class), ``grader validate``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import InputError
+from .model import LANGS, Rubric
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        raise InputError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="grader", description="Grade Jupyter notebooks on PyTorch autograd.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(sp):
+        sp.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
+        sp.add_argument("--lang", choices=LANGS, help="language of feedback (default: the rubric's)")
+        sp.add_argument("--cell-timeout", type=float, metavar="S", help="seconds a cell may run (default: the rubric's)")
+
+    c = sub.add_parser("check", help="self-check one notebook against the public checks")
+    c.add_argument("notebook")
+    c.add_argument("--json", action="store_true", help="print the result as JSON")
+    common(c)
+
+    g = sub.add_parser("grade", help="grade every .ipynb under the paths with all checks")
+    g.add_argument("paths", nargs="+")
+    g.add_argument("--out", required=True, help="folder for <stem>.json per submission and grades.csv")
+    common(g)
+
+    v = sub.add_parser("validate", help="check a rubric and that the reference scores full marks")
+    v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
+    v.add_argument("--lang", choices=LANGS)
+    return p
+
+
+def _rubric(args) -> Rubric:
+    from .rubric import load
+
+    rubric = load(getattr(args, "rubric", None) or getattr(args, "rubric_path", None))
+    if getattr(args, "cell_timeout", None) is not None:
+        if args.cell_timeout <= 0:
+            raise InputError("--cell-timeout must be positive")
+        rubric = dataclasses.replace(rubric, limits=dataclasses.replace(rubric.limits, cell_timeout=args.cell_timeout))
+    return rubric
+
+
+def cmd_check(args) -> int:
+    from .grade import expected_values, grade_path
+    from .report import student_report
+
+    rubric = _rubric(args)
+    path = Path(args.notebook)
+    if not path.is_file():
+        raise InputError("no such notebook", args.notebook)
+    lang = args.lang or rubric.lang
+    result = grade_path(path, rubric, expected_values(rubric), lang, public_only=True)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        print(student_report(result, lang))
+    if result.status == "error":
+        return 1
+    ok = all(c.status == "pass" or c.status == "manual" and c.score >= c.max_score
+             for q in result.questions for c in q.checks)
+    return 0 if ok else 1
+
+
+def cmd_grade(args) -> int:
+    from .grade import expected_values, find_notebooks, grade_many
+    from .report import csv_text, table, write_atomic, write_result
+
+    rubric = _rubric(args)
+    lang = args.lang or rubric.lang
+    paths = find_notebooks(args.paths)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out must be a folder", args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not paths:
+        raise InputError("no .ipynb files found", " ".join(args.paths))
+    started = time.monotonic()
+    expected = expected_values(rubric)
+    done = []
+
+    def on_result(r):
+        done.append(r)
+        write_result(out, r)
+        write_atomic(out / "grades.csv", csv_text(done, rubric))
+        print(f"[{len(done)}/{len(paths)}] {r.submission}: "
+              + (f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else f"error: {r.error}"),
+              file=sys.stderr, flush=True)
+
+    results = grade_many(paths, rubric, expected, lang, on_result=on_result)
+    print(table(results, rubric))
+    print(f"\n{len(results)} notebooks in {time.monotonic() - started:.1f} s; results in {out}/")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from .grade import expected_values, grade_path
+    from .report import student_report
+
+    rubric = _rubric(args)
+    lang = args.lang or rubric.lang
+    expected = expected_values(rubric, refresh=True)
+    result = grade_path(Path(rubric.reference), rubric, expected, lang, public_only=False)
+    short = [f"{q.id}/{c.name}: {c.status} {c.message}" for q in result.questions for c in q.checks
+             if c.score < c.max_score]
+    n = sum(len(q.checks) for q in rubric.questions)
+    if result.status != "graded" or short:
+        print(student_report(result, lang))
+        print(f"\n{rubric.path}: the reference does not score full marks ({result.score:g}/{result.max_score:g})")
+        return 1
+    print(f"{rubric.path}: OK: {len(rubric.questions)} questions, {n} checks, "
+          f"reference scores {result.score:g}/{result.max_score:g}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate}[args.command](args)
+    except InputError as e:
+        print(f"grader: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("grader: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,272 @@
+"""Stage 2: run one notebook in its own kernel through nbclient, with the grader's probes
+placed around the anchored cells, and bring back plain data (``Execution``).
+
+The kernel is started by a ``Launcher`` (see launch.py). Student cells run one at a time: an
+error does not stop the notebook; a cell past its timeout is interrupted (and the kernel killed
+if it ignores the interrupt); a dead kernel ends the run with everything captured so far kept.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
+
+from .launch import Launcher
+from .model import CellRun, Execution, Limits
+
+PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
+MIME = "application/vnd.grader.capture.v1+json"
+MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
+MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell
+_POST_FIRST = ("trace_stop", "figures_stop")  # stop watching before anything else runs
+
+
+@dataclass
+class Plan:
+    """What to run around which cell: ``pre[i]``/``post[i]`` are {probe id: request}."""
+
+    pre: dict[int, dict[str, dict]] = field(default_factory=dict)
+    post: dict[int, dict[str, dict]] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # probe id -> probe id that runs it
+
+    def add(self, index: int, when: str, pid: str, request: dict) -> None:
+        batch = (self.pre if when == "pre" else self.post).setdefault(index, {})
+        key = json.dumps(request, sort_keys=True)
+        for other, req in batch.items():
+            if json.dumps(req, sort_keys=True) == key:
+                self.aliases[pid] = other
+                return
+        batch[pid] = request
+
+    def probe_ids(self) -> set[str]:
+        ids = {p for b in (*self.pre.values(), *self.post.values()) for p in b}
+        return ids | set(self.aliases)
+
+
+def _setup_code(nonce: str, seed: int) -> str:
+    return (
+        "import sys as _s, types as _t\n"
+        "_m = _t.ModuleType('__grader_probe__')\n"
+        f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _m.__dict__)\n"
+        "_s.modules['__grader_probe__'] = _m\n"
+        f"_m.setup({nonce!r}, {seed!r})\n"
+        "del _s, _t, _m\n"
+    )
+
+
+def _probe_code(batch: dict[str, dict]) -> str:
+    ordered = dict(sorted(batch.items(), key=lambda kv: kv[1].get("op") not in _POST_FIRST))
+    return f"__import__('__grader_probe__').run({json.dumps(ordered)!r})"
+
+
+class _Runner:
+    def __init__(self, launcher: Launcher, limits: Limits, cwd: str):
+        self.launcher, self.limits, self.cwd = launcher, limits, cwd
+        self.nb = nbformat.v4.new_notebook()
+        self.client: NotebookClient | None = None
+        self.count = 0
+
+    async def start(self) -> None:
+        km = self.launcher.kernel_manager()
+        self.client = NotebookClient(
+            self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
+            interrupt_on_timeout=True, record_timing=False, iopub_timeout=5,
+            raise_on_iopub_timeout=False, shutdown_kernel="immediate",
+            timeout_func=lambda cell: cell.metadata.get("grader_timeout"),
+            startup_timeout=60)
+        self.client.km = km
+        await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
+        await self.client.async_start_new_kernel_client()
+
+    async def run(self, source: str, timeout: float) -> tuple[str, Any]:
+        """Run one cell. Returns (status, cell) with status ok | error | timeout | dead."""
+        assert self.client is not None
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata["grader_timeout"] = max(1, int(round(timeout)))
+        self.nb.cells.append(cell)
+        index = len(self.nb.cells) - 1
+        grace = self.limits.interrupt_grace
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(self.client.async_execute_cell(cell, index), timeout + grace + 2)
+        except DeadKernelError:
+            return "dead", cell
+        except asyncio.TimeoutError:
+            # the interrupt was ignored: the kernel is killed, its state is lost
+            await self.kill()
+            return "killed", cell
+        outputs = cell.get("outputs", [])
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        if errors and errors[-1].get("ename") == "KeyboardInterrupt" and time.monotonic() - t0 >= timeout * 0.95:
+            return "timeout", cell
+        return ("error" if errors else "ok"), cell
+
+    async def kill(self) -> None:
+        if self.client is None:
+            return
+        km = self.client.km
+        try:
+            if km is not None and km.has_kernel:
+                await km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+        try:
+            if self.client.kc is not None:
+                self.client.kc.stop_channels()
+        except Exception:
+            pass
+        try:
+            if km is not None:
+                await km.cleanup_resources()
+        except Exception:
+            pass
+
+
+def _stream_text(cell) -> str:
+    parts = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream":
+            parts.append(o.get("text", ""))
+        elif o.get("output_type") in ("execute_result", "display_data"):
+            parts.append(str(o.get("data", {}).get("text/plain", "")))
+    return "".join(parts)[:MAX_STREAM]
+
+
+def _error_of(cell) -> tuple[str, str]:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "error":
+            return str(o.get("ename", "")), str(o.get("evalue", ""))[:2000]
+    return "", ""
+
+
+def _read_probe(cell, nonce: str) -> dict[str, Any] | None:
+    for o in cell.get("outputs", []):
+        if o.get("output_type") != "display_data":
+            continue
+        data = o.get("data", {}).get(MIME)
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                continue
+        if not isinstance(data, dict) or data.get("nonce") != nonce:
+            continue
+        if len(json.dumps(data)) > MAX_CAPTURE:
+            return None
+        results = data.get("results")
+        return results if isinstance(results, dict) else None
+    return None
+
+
+async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher | None = None,
+                  workdir: str | None = None) -> Execution:
+    """Run the notebook's code cells in order, with the plan's probes around them."""
+    launcher = launcher or Launcher()
+    ex = Execution()
+    started = time.monotonic()
+    nonce = secrets.token_hex(16)
+    own_dir = workdir is None
+    cwd = workdir or tempfile.mkdtemp(prefix="grader-run-")
+    runner = _Runner(launcher, limits, cwd)
+    cells = nb.get("cells", [])
+    for c in cells:
+        src = c.get("source", "")
+        src = "".join(src) if isinstance(src, list) else str(src)
+        ex.sources.append(src if c.get("cell_type") == "code" else "")
+        ex.markdown.append(src if c.get("cell_type") == "markdown" else "")
+    lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
+
+    def mark_lost(pids, status: str, message: str) -> None:
+        for pid in pids:
+            ex.probe_errors[pid] = (status, message)
+
+    try:
+        try:
+            await runner.start()
+            status, cell = await runner.run(_setup_code(nonce, seed), limits.probe_timeout * 2)
+            if status != "ok":
+                ename, evalue = _error_of(cell)
+                raise RuntimeError(f"kernel set-up failed: {ename} {evalue}".strip())
+        except Exception as e:  # no kernel at all: every probe is an error
+            lost = "dead"
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            mark_lost(plan.probe_ids(), "error", f"the kernel could not start: {msg}")
+            ex.kernel_died_at = -1
+
+        for i, c in enumerate(cells):
+            if lost is None and time.monotonic() - started > limits.notebook_timeout:
+                lost = "timeout"
+            if lost is not None:
+                if c.get("cell_type") == "code":
+                    ex.cells.append(CellRun(i, ex.sources[i], "skipped" if lost == "dead" else "timeout"))
+                why = ("error", "the kernel died before this was captured") if lost == "dead" else \
+                      ("timeout", "the notebook ran out of time before this was captured")
+                mark_lost([*plan.pre.get(i, {}), *plan.post.get(i, {})], *why)
+                continue
+            if i in plan.pre:
+                lost = await _probe(runner, plan.pre[i], limits, nonce, ex)
+                if lost:
+                    mark_lost(plan.post.get(i, {}), "error", "the kernel died before this was captured")
+                    if c.get("cell_type") == "code":
+                        ex.cells.append(CellRun(i, ex.sources[i], "skipped"))
+                    continue
+            if c.get("cell_type") == "code" and ex.sources[i].strip():
+                status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
+                ename, evalue = _error_of(cell)
+                if status in ("dead", "killed"):
+                    ex.kernel_died_at = i
+                    lost = "dead"
+                    st = "timeout" if status == "killed" else "dead"
+                    ex.cells.append(CellRun(i, ex.sources[i], st, ename, evalue, _stream_text(cell)))
+                    why = ("timeout", "the cell ran past its time limit and ignored the interrupt; the kernel was stopped") \
+                        if status == "killed" else ("error", "the kernel died while running this cell")
+                    mark_lost(plan.post.get(i, {}), *why)
+                    continue
+                ex.cells.append(CellRun(i, ex.sources[i], status, ename, evalue, _stream_text(cell)))
+            if i in plan.post:
+                lost = await _probe(runner, plan.post[i], limits, nonce, ex)
+    finally:
+        await runner.kill()
+        if own_dir:
+            shutil.rmtree(cwd, ignore_errors=True)
+    for pid, target in plan.aliases.items():
+        if target in ex.captures:
+            ex.captures[pid] = ex.captures[target]
+        if target in ex.probe_errors:
+            ex.probe_errors[pid] = ex.probe_errors[target]
+    ex.seconds = time.monotonic() - started
+    return ex
+
+
+async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce: str, ex: Execution) -> str | None:
+    """Run one probe cell; store its results. Returns "dead" if the kernel was lost."""
+    status, cell = await runner.run(_probe_code(batch), limits.probe_timeout)
+    if status in ("dead", "killed"):
+        for pid in batch:
+            ex.probe_errors[pid] = ("error", "the kernel died while the grader was reading values")
+        return "dead"
+    results = _read_probe(cell, nonce)
+    if results is None:
+        ename, evalue = _error_of(cell)
+        st = "timeout" if status == "timeout" else "error"
+        msg = ("reading the values took longer than the time limit" if st == "timeout"
+               else f"the grader could not read values from the kernel ({ename or 'no data'})")
+        for pid in batch:
+            ex.probe_errors[pid] = (st, msg)
+        return None
+    for pid in batch:
+        if pid in results:
+            ex.captures[pid] = results[pid]
+        else:
+            ex.probe_errors[pid] = ("error", "the kernel sent no value for this check")
+    return None

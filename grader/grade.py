@@ -1,0 +1,161 @@
+"""Grade one notebook, or many: read -> locate -> execute -> judge, into a SubmissionResult.
+
+Nothing a submission does can stop the others: a file that is not a notebook, a kernel that
+will not start, or a bug in a check becomes that submission's recorded result.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+import nbformat
+
+from . import __version__
+from .errors import InputError
+from .execute import PROBE_SOURCE, execute
+from .judge import build_plan, judge
+from .launch import Launcher
+from .locate import cells_of, locate
+from .model import Execution, Rubric, SubmissionResult
+
+
+class NotANotebook(Exception):
+    pass
+
+
+def read_notebook(path: Path):
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise NotANotebook("not a notebook: the file is not UTF-8 text") from None
+    except OSError as e:
+        raise NotANotebook(f"cannot read the file ({e.strerror})") from None
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise NotANotebook(f"not a notebook: not valid JSON (line {getattr(e, 'lineno', '?')})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise NotANotebook("not a notebook: no list of cells")
+    try:
+        nb = nbformat.reads(raw, as_version=4)
+    except Exception as e:
+        raise NotANotebook(f"not a valid notebook: {str(e).splitlines()[0][:200]}") from None
+    return nb
+
+
+async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
+                       ) -> tuple[Execution, dict]:
+    cells = cells_of(nb)
+    located, not_found = locate(rubric.anchors, cells)
+    ex = Execution()
+    ex.located = located
+    for c in cells:
+        ex.sources.append(c.source if c.kind == "code" else "")
+        ex.markdown.append(c.source if c.kind == "markdown" else "")
+    plan = build_plan(rubric, located, ex, public_only)
+    run = await execute(nb, plan, rubric.limits, rubric.seed, launcher)
+    run.located = located
+    return run, not_found
+
+
+# ---- expected values: the reference run under the same probes, cached ---------------------
+
+def cache_dir() -> Path:
+    base = os.environ.get("GRADER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "grader")
+    return Path(base)
+
+
+def expected_key(rubric: Rubric) -> str:
+    h = hashlib.sha256()
+    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), __version__.encode()):
+        h.update(hashlib.sha256(part if isinstance(part, bytes) else part.encode()).digest())
+    return h.hexdigest()[:32]
+
+
+def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: bool = False) -> dict:
+    """Captures of the reference notebook for every check, from the cache when current."""
+    path = cache_dir() / f"expected-{expected_key(rubric)}.json"
+    if not refresh:
+        try:
+            return json.loads(path.read_text())["captures"]
+        except (OSError, ValueError, KeyError):
+            pass
+    try:
+        nb = read_notebook(Path(rubric.reference))
+    except NotANotebook as e:
+        raise InputError(str(e), rubric.reference) from None
+    ex, _ = asyncio.run(run_notebook(nb, rubric, public_only=False, launcher=launcher))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"rubric": rubric.path, "reference": rubric.reference,
+                                   "captures": ex.captures}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return ex.captures
+
+
+# ---- one submission ------------------------------------------------------------------------
+
+def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, public_only: bool,
+               launcher: Launcher | None = None, name: str | None = None) -> SubmissionResult:
+    started = time.monotonic()
+    name = name or path.stem
+    total = sum(c.points for _, c in rubric.checks() if not public_only or c.visibility == "public")
+    try:
+        nb = read_notebook(path)
+    except NotANotebook as e:
+        return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started)
+    try:
+        ex, not_found = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
+    except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
+        return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
+                                0.0, total, [], time.monotonic() - started)
+    questions = judge(rubric, ex, expected, lang, public_only, not_found)
+    score = round(sum(q.score for q in questions), 4)
+    return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started)
+
+
+def find_notebooks(paths: Iterable[str]) -> list[Path]:
+    found: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found += sorted(q for q in path.rglob("*.ipynb")
+                            if ".ipynb_checkpoints" not in q.parts and q.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError("no such file or directory", p)
+    return found
+
+
+def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
+               on_result: Callable[[SubmissionResult], None] | None = None,
+               launcher: Launcher | None = None) -> list[SubmissionResult]:
+    results = []
+    names = _unique_names(paths)
+    for path in paths:
+        r = grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=names[path])
+        results.append(r)
+        if on_result:
+            on_result(r)
+    return results
+
+
+def _unique_names(paths: list[Path]) -> dict[Path, str]:
+    """Result names: the notebook stem, made unique when two folders hold the same stem."""
+    stems: dict[str, int] = {}
+    for p in paths:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    out = {}
+    for p in paths:
+        out[p] = p.stem if stems[p.stem] == 1 else f"{p.parent.name}__{p.stem}"
+    return out

@@ -1,0 +1,172 @@
+"""Plain data classes shared by every stage of the pipeline.
+
+rubric -> execute -> check -> report: each stage reads and writes only these.
+Nothing here imports torch, nbclient or yaml.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+LANGS = ("zh-TW", "en")
+VISIBILITIES = ("public", "hidden")
+
+# Status of one check, then of a question (same words, plus "partial").
+PASS, FAIL, ERROR, TIMEOUT, MANUAL, PARTIAL = "pass", "fail", "error", "timeout", "manual", "partial"
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message in every language the grader speaks."""
+
+    zh: str
+    en: str
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh-TW" else self.en
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """How to find one cell (or an exercise's cells) in a notebook."""
+
+    id: str
+    tag: str | None = None
+    patterns: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    after: str | None = None
+    exercise: int | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One check of a question, as the rubric states it. ``params`` are kind-specific."""
+
+    name: str
+    kind: str
+    cell: str
+    points: float
+    visibility: str
+    feedback: Text | None
+    params: dict[str, Any]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: Text
+    points: float
+    checks: tuple[CheckSpec, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    cell_timeout: float = 15.0
+    probe_timeout: float = 30.0
+    notebook_timeout: float = 300.0
+    interrupt_grace: float = 5.0
+
+
+@dataclass(frozen=True)
+class Rubric:
+    path: str
+    assignment: str
+    lang: str
+    seed: int
+    reference: str
+    limits: Limits
+    anchors: dict[str, Anchor]
+    questions: tuple[Question, ...]
+    digest: str
+
+    def checks(self):
+        for q in self.questions:
+            yield from ((q, c) for c in q.checks)
+
+
+@dataclass
+class Probe:
+    """Something the kernel must send back, placed before or after an anchored cell.
+
+    ``id`` is unique within a run; ``code`` is what runs in the kernel (kind-specific)."""
+
+    id: str
+    cell: str
+    when: str  # "pre" or "post"
+    request: dict[str, Any]
+
+
+@dataclass
+class CellRun:
+    """What happened when one student cell ran."""
+
+    index: int
+    source: str
+    status: str  # ok | error | timeout | dead | skipped
+    ename: str = ""
+    evalue: str = ""
+    stream: str = ""
+
+
+@dataclass
+class Execution:
+    """Everything the execute stage hands to the check stage for one notebook."""
+
+    cells: list[CellRun] = field(default_factory=list)
+    located: dict[str, list[int]] = field(default_factory=dict)  # anchor id -> cell indices
+    not_found: dict[str, str] = field(default_factory=dict)  # anchor id -> what was looked for
+    captures: dict[str, Any] = field(default_factory=dict)  # probe id -> decoded payload
+    probe_errors: dict[str, tuple[str, str]] = field(default_factory=dict)  # probe id -> (status, msg)
+    sources: list[str] = field(default_factory=list)  # code-cell sources by notebook index
+    markdown: list[str] = field(default_factory=list)  # markdown sources by notebook index
+    kernel_died_at: int | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class CheckResult:
+    name: str
+    status: str
+    score: float
+    max_score: float
+    message: str
+    visibility: str
+
+
+@dataclass
+class QuestionResult:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    status: str
+    checks: list[CheckResult]
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    status: str  # graded | error
+    error: str | None
+    score: float
+    max_score: float
+    questions: list[QuestionResult]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["seconds"] = round(self.seconds, 3)
+        return d
+
+
+def question_status(checks: list[CheckResult]) -> str:
+    """One word for a question, from the statuses of its checks."""
+    statuses = {c.status for c in checks}
+    if not checks or statuses == {PASS}:
+        return PASS
+    for s in (TIMEOUT, ERROR, MANUAL):
+        if s in statuses:
+            return s
+    return PARTIAL if sum(c.score for c in checks) > 0 else FAIL

@@ -1,0 +1,267 @@
+"""Stage 1: read a YAML rubric into plain data, validating every key on the way.
+
+Every error is one line naming the file, the line and the key (``RubricError``).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .checks import REGISTRY
+from .checks.base import Param
+from .errors import RubricError
+from .model import VISIBILITIES, Anchor, CheckSpec, Limits, Question, Rubric, Text
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "autograd.yaml"
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Map(dict):
+    """A mapping that remembers the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict[str, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    m = _Map()
+    m.line = node.start_mark.line + 1
+    m.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in m:
+            raise RubricError(f"duplicate key {key!r}", loader.name, key_node.start_mark.line + 1)
+        m[key] = loader.construct_object(value_node, deep=True)
+        m.lines[key] = key_node.start_mark.line + 1
+    return m
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Reader:
+    def __init__(self, path: str):
+        self.path = path
+
+    def fail(self, line: int, key: str, message: str) -> None:
+        raise RubricError(message, self.path, line, key)
+
+    def mapping(self, value: Any, line: int, key: str, allowed: dict[str, Any]) -> _Map:
+        if not isinstance(value, _Map):
+            self.fail(line, key, f"expected a mapping, got {_tname(value)}")
+        for k in value:
+            if k not in allowed:
+                self.fail(value.lines[k], f"{key}.{k}" if key else str(k),
+                          f"unknown key (allowed: {', '.join(allowed)})")
+        return value
+
+    def get(self, m: _Map, name: str, key: str, types: Any, required: bool = False,
+            default: Any = None, choices: tuple | None = None) -> Any:
+        full = f"{key}.{name}" if key else name
+        if name not in m:
+            if required:
+                self.fail(m.line, full, "missing required key")
+            return default
+        value, line = m[name], m.lines[name]
+        if types is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, types) and not (isinstance(value, bool) and types in (int, float, (int, float)))
+        if not ok:
+            want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            self.fail(line, full, f"expected {want}, got {_tname(value)}")
+        if choices is not None and value not in choices:
+            self.fail(line, full, f"{value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+
+    def text(self, m: _Map, name: str, key: str, required: bool = False) -> Text | None:
+        if name not in m:
+            if required:
+                self.fail(m.line, f"{key}.{name}", "missing required key")
+            return None
+        full = f"{key}.{name}"
+        t = self.mapping(m[name], m.lines[name], full, {"zh-TW": 1, "en": 1})
+        zh = self.get(t, "zh-TW", full, str, required=True)
+        en = self.get(t, "en", full, str, required=True)
+        return Text(zh, en)
+
+
+def _tname(v: Any) -> str:
+    return {dict: "mapping", _Map: "mapping", list: "list", str: "string", bool: "boolean",
+            int: "integer", float: "number", type(None): "nothing"}.get(type(v), type(v).__name__)
+
+
+def load(path: str | Path | None = None) -> Rubric:
+    path = Path(path) if path else DEFAULT_RUBRIC
+    shown = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RubricError("rubric file not found", shown) from None
+    except OSError as e:
+        raise RubricError(f"cannot read rubric ({e.strerror})", shown) from None
+    try:
+        text = raw.decode("utf-8")
+        loader = _Loader(text)
+        loader.name = shown
+        try:
+            doc = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except UnicodeDecodeError:
+        raise RubricError("rubric is not UTF-8 text", shown) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise RubricError(f"not valid YAML: {problem}", shown, mark.line + 1 if mark else None) from None
+    return _build(doc, path, shown, hashlib.sha256(raw).hexdigest())
+
+
+def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
+    r = _Reader(shown)
+    top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1,
+                                 "limits": 1, "cells": 1, "questions": 1})
+    assignment = r.get(top, "assignment", "", str, required=True)
+    lang = r.get(top, "lang", "", str, default="zh-TW", choices=("zh-TW", "en"))
+    seed = r.get(top, "seed", "", int, default=0)
+    ref = r.get(top, "reference", "", str, required=True)
+    reference = (path.parent / ref).resolve()
+    if not reference.is_file():
+        r.fail(top.lines["reference"], "reference", f"reference notebook not found: {reference}")
+
+    limits = Limits()
+    if "limits" in top:
+        lm = r.mapping(top["limits"], top.lines["limits"], "limits",
+                       {k: 1 for k in Limits.__dataclass_fields__})
+        values = {}
+        for k in Limits.__dataclass_fields__:
+            v = r.get(lm, k, "limits", float)
+            if v is not None:
+                if v <= 0:
+                    r.fail(lm.lines[k], f"limits.{k}", "must be positive")
+                values[k] = v
+        limits = Limits(**values)
+
+    anchors = _anchors(r, top)
+    questions = _questions(r, top, anchors)
+    return Rubric(path=shown, assignment=assignment, lang=lang, seed=seed, reference=str(reference),
+                  limits=limits, anchors=anchors, questions=tuple(questions), digest=digest)
+
+
+def _regexes(r: _Reader, m: _Map, name: str, key: str) -> tuple[str, ...]:
+    value = r.get(m, name, key, (list, str), default=[])
+    items = [value] if isinstance(value, str) else value
+    for item in items:
+        if not isinstance(item, str):
+            r.fail(m.lines[name], f"{key}.{name}", f"expected a list of strings, got {_tname(item)}")
+        try:
+            re.compile(item)
+        except re.error as e:
+            r.fail(m.lines[name], f"{key}.{name}", f"bad regular expression {item!r}: {e}")
+    return tuple(items)
+
+
+def _anchors(r: _Reader, top: _Map) -> dict[str, Anchor]:
+    cells = r.get(top, "cells", "", _Map, required=True)
+    out: dict[str, Anchor] = {}
+    for aid, spec in cells.items():
+        key = f"cells.{aid}"
+        line = cells.lines[aid]
+        if not isinstance(aid, str) or not ID_RE.match(aid):
+            r.fail(line, key, "anchor ids are lower-case letters, digits, '-' and '_'")
+        m = r.mapping(spec, line, key, {"tag": 1, "patterns": 1, "exclude": 1, "after": 1, "exercise": 1})
+        after = r.get(m, "after", key, str)
+        if after is not None and after not in out:
+            r.fail(m.lines["after"], f"{key}.after", f"unknown cell anchor {after!r} (anchors must be defined before use)")
+        exercise = r.get(m, "exercise", key, int)
+        patterns = _regexes(r, m, "patterns", key)
+        if exercise is None and not patterns and "tag" not in m:
+            r.fail(line, key, "an anchor needs 'tag', 'patterns' or 'exercise'")
+        out[aid] = Anchor(id=aid, tag=r.get(m, "tag", key, str, default=aid), patterns=patterns,
+                          exclude=_regexes(r, m, "exclude", key), after=after, exercise=exercise,
+                          line=line)
+    return out
+
+
+CHECK_KEYS = {"name": 1, "kind": 1, "cell": 1, "points": 1, "visibility": 1, "feedback": 1}
+
+
+def _questions(r: _Reader, top: _Map, anchors: dict[str, Anchor]) -> list[Question]:
+    qs = r.get(top, "questions", "", list, required=True)
+    out: list[Question] = []
+    seen: set[str] = set()
+    for i, qm in enumerate(qs):
+        key = f"questions[{i}]"
+        q = r.mapping(qm, top.lines["questions"], key, {"id": 1, "title": 1, "points": 1, "checks": 1})
+        qid = r.get(q, "id", key, str, required=True)
+        if not ID_RE.match(qid) or qid in seen:
+            r.fail(q.lines["id"], f"{key}.id", f"question id {qid!r} is invalid or repeated")
+        seen.add(qid)
+        key = f"questions[{qid}]"
+        title = r.text(q, "title", key, required=True)
+        points = r.get(q, "points", key, float, required=True)
+        checks = []
+        names: set[str] = set()
+        for j, cm in enumerate(r.get(q, "checks", key, list, required=True)):
+            checks.append(_check(r, cm, q.lines["checks"], f"{key}.checks[{j}]", anchors, names))
+        total = sum(c.points for c in checks)
+        if abs(total - points) > 1e-9:
+            r.fail(q.lines["points"], f"{key}.points",
+                   f"question is worth {points:g} but its checks add up to {total:g}")
+        out.append(Question(id=qid, title=title, points=points, checks=tuple(checks)))
+    return out
+
+
+def _check(r: _Reader, cm: Any, line: int, key: str, anchors: dict[str, Anchor], names: set[str]) -> CheckSpec:
+    if not isinstance(cm, _Map):
+        r.fail(line, key, f"expected a mapping, got {_tname(cm)}")
+    kind_name = r.get(cm, "kind", key, str, required=True)
+    kind = REGISTRY.get(kind_name)
+    if kind is None:
+        r.fail(cm.lines["kind"], f"{key}.kind", f"unknown check kind {kind_name!r} (known: {', '.join(sorted(REGISTRY))})")
+    allowed = dict(CHECK_KEYS, **{k: 1 for k in kind.params})
+    r.mapping(cm, line, key, allowed)
+    name = r.get(cm, "name", key, str, required=True)
+    if not ID_RE.match(name) or name in names:
+        r.fail(cm.lines["name"], f"{key}.name", f"check name {name!r} is invalid or repeated in this question")
+    names.add(name)
+    key = f"{key[: key.rindex('[')]}[{name}]"
+    cell = r.get(cm, "cell", key, str, required=True)
+    if cell not in anchors:
+        r.fail(cm.lines["cell"], f"{key}.cell", f"unknown cell anchor {cell!r} (defined: {', '.join(anchors)})")
+    points = r.get(cm, "points", key, float, required=True)
+    if points < 0:
+        r.fail(cm.lines["points"], f"{key}.points", "points cannot be negative")
+    visibility = r.get(cm, "visibility", key, str, default="public", choices=VISIBILITIES)
+    feedback = r.text(cm, "feedback", key)
+    params: dict[str, Any] = {}
+    for pname, p in kind.params.items():
+        params[pname] = _param(r, cm, pname, key, p)
+
+    def fail(pkey: str, message: str) -> None:
+        r.fail(cm.lines.get(pkey, cm.line), f"{key}.{pkey}", message)
+
+    kind.validate(params, fail)
+    return CheckSpec(name=name, kind=kind_name, cell=cell, points=points, visibility=visibility,
+                     feedback=feedback, params=params, line=cm.line)
+
+
+def _param(r: _Reader, cm: _Map, name: str, key: str, p: Param) -> Any:
+    value = r.get(cm, name, key, p.type, required=p.required, default=p.default, choices=p.choices)
+    return _plain(value)
+
+
+def _plain(v: Any) -> Any:
+    """Strip line bookkeeping so params are plain dicts/lists."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_plain(x) for x in v]
+    return v
