@@ -54,7 +54,7 @@ def _rubric(args) -> Rubric:
 
 
 def cmd_check(args) -> int:
-    from .grade import expected_values, grade_path
+    from .grade import NotANotebook, expected_values, grade_path, read_notebook
     from .report import student_report
 
     rubric = _rubric(args)
@@ -62,6 +62,10 @@ def cmd_check(args) -> int:
     if not path.is_file():
         raise InputError("no such notebook", args.notebook)
     lang = args.lang or rubric.lang
+    try:
+        read_notebook(path)
+    except NotANotebook as e:
+        raise InputError(str(e), args.notebook) from None
     result = grade_path(path, rubric, expected_values(rubric), lang, public_only=True)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))

@@ -97,14 +97,17 @@ class _Runner:
         index = len(self.nb.cells) - 1
         grace = self.limits.interrupt_grace
         t0 = time.monotonic()
+        task = asyncio.ensure_future(self.client.async_execute_cell(cell, index))
+        done, _ = await asyncio.wait({task}, timeout=timeout + grace)
+        if not done:  # the interrupt was ignored: the kernel is killed, its state is lost
+            await self.kill()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return "killed", cell
         try:
-            await asyncio.wait_for(self.client.async_execute_cell(cell, index), timeout + grace + 2)
+            task.result()
         except DeadKernelError:
             return "dead", cell
-        except asyncio.TimeoutError:
-            # the interrupt was ignored: the kernel is killed, its state is lost
-            await self.kill()
-            return "killed", cell
         outputs = cell.get("outputs", [])
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if errors and errors[-1].get("ename") == "KeyboardInterrupt" and time.monotonic() - t0 >= timeout * 0.95:

@@ -73,9 +73,9 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
     kind = REGISTRY[c.kind]
     timed_out = [r for r in region.runs if r.status == "timeout"]
     if timed_out:
-        n = timed_out[0].index + 1
-        return result(TIMEOUT, 0.0, t(f"第 {n} 個儲存格執行超過時間限制（{rubric.limits.cell_timeout:g} 秒），已被中斷；是不是有無窮迴圈？",
-                                      f"cell {n} ran past its time limit ({rubric.limits.cell_timeout:g} s) and was interrupted: an endless loop?"))
+        n, head = timed_out[0].index + 1, _first_line(timed_out[0].source)
+        return result(TIMEOUT, 0.0, t(f"第 {n} 個儲存格（{head}）執行超過時間限制（{rubric.limits.cell_timeout:g} 秒），已被中斷；是不是有無窮迴圈？",
+                                      f"cell {n} ({head}) ran past its time limit ({rubric.limits.cell_timeout:g} s) and was interrupted: an endless loop?"))
     roles = kind.requests(c, region)
     got = {}
     for role in roles:
@@ -110,6 +110,11 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
             message += t(f"（第 {r.index + 1} 個儲存格引發 {r.ename}: {r.evalue[:160]}）",
                          f" (cell {r.index + 1} raised {r.ename}: {r.evalue[:160]})")
     return result(v.status, max(0.0, min(1.0, v.fraction)), message)
+
+
+def _first_line(source: str) -> str:
+    line = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+    return f"`{line[:40]}{'…' if len(line) > 40 else ''}`"
 
 
 def _mentions(message: str, ename: str) -> bool:

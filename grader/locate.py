@@ -98,8 +98,8 @@ def _matches(a: Anchor, source: str) -> bool:
 def _looked_for(a: Anchor, extra: Text = Text("", "")) -> Text:
     zh, en = [f"標籤 {a.tag!r} 的儲存格"], [f"a cell tagged {a.tag!r}"]
     if a.patterns:
-        zh.append("符合 " + " 與 ".join(repr(p) for p in a.patterns) + " 的程式碼儲存格")
-        en.append("a code cell matching " + " and ".join(repr(p) for p in a.patterns))
+        zh.append("符合 " + " 與 ".join(f"`{p}`" for p in a.patterns) + " 的程式碼儲存格")
+        en.append("a code cell matching " + " and ".join(f"`{p}`" for p in a.patterns))
     if a.exercise is not None:
         zh.append(f"標題為「練習 {a.exercise}」之下的儲存格")
         en.append(f"cells under an 'Exercise {a.exercise}' / '練習 {a.exercise}' heading")

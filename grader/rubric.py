@@ -75,7 +75,9 @@ class _Reader:
             value = float(value)
         ok = isinstance(value, types) and not (isinstance(value, bool) and types in (int, float, (int, float)))
         if not ok:
-            want = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+            names = {int: "integer", float: "number", str: "string", bool: "true/false", list: "list",
+                     dict: "mapping", _Map: "mapping"}
+            want = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in (types if isinstance(types, tuple) else (types,))))
             self.fail(line, full, f"expected {want}, got {_tname(value)}")
         if choices is not None and value not in choices:
             self.fail(line, full, f"{value!r} is not one of {', '.join(map(str, choices))}")
@@ -222,6 +224,8 @@ def _questions(r: _Reader, top: _Map, anchors: dict[str, Anchor]) -> list[Questi
 def _check(r: _Reader, cm: Any, line: int, key: str, anchors: dict[str, Anchor], names: set[str]) -> CheckSpec:
     if not isinstance(cm, _Map):
         r.fail(line, key, f"expected a mapping, got {_tname(cm)}")
+    if isinstance(cm.get("name"), str) and ID_RE.match(cm["name"]) and cm["name"] not in names:
+        key = f"{key[: key.rindex('[')]}[{cm['name']}]"
     kind_name = r.get(cm, "kind", key, str, required=True)
     kind = REGISTRY.get(kind_name)
     if kind is None:
@@ -232,7 +236,6 @@ def _check(r: _Reader, cm: Any, line: int, key: str, anchors: dict[str, Anchor],
     if not ID_RE.match(name) or name in names:
         r.fail(cm.lines["name"], f"{key}.name", f"check name {name!r} is invalid or repeated in this question")
     names.add(name)
-    key = f"{key[: key.rindex('[')]}[{name}]"
     cell = r.get(cm, "cell", key, str, required=True)
     if cell not in anchors:
         r.fail(cm.lines["cell"], f"{key}.cell", f"unknown cell anchor {cell!r} (defined: {', '.join(anchors)})")

@@ -70,7 +70,7 @@ class Relation(CheckKind):
                         "a value is None (e.g. backward() was not called, so .grad is None)")
             return failed(t(f"無法計算 {shown}：{msg}", f"could not evaluate {shown}: {msg}"))
         if not ok:
-            return failed(t(f"{shown} 不成立", f"{shown} does not hold"))
+            return failed(t(f"{shown} 不成立", f"{shown} does not hold") + _why(tree, env, t))
         note = ""
         if ctx.p("explain_eq"):
             exact = _exact_variant(tree)
@@ -114,3 +114,37 @@ def _exact_variant(tree: ast.Expression) -> ast.Expression | None:
 
     new = ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
     return new if found else None
+
+
+def _why(tree: ast.Expression, env: dict, t) -> str:
+    """Which part of the relation failed, with the student's own values (never the reference's)."""
+    terms = tree.body.values if isinstance(tree.body, ast.BoolOp) and isinstance(tree.body.op, ast.And) else [tree.body]
+    for term in terms:
+        try:
+            if expr._truth(expr.evaluate(ast.Expression(term), env)):
+                continue
+        except Exception:
+            return ""
+        if isinstance(term, ast.Call) and getattr(term.func, "id", "") == "allclose" and len(term.args) == 2:
+            try:
+                left, right = (expr.evaluate(ast.Expression(a), env) for a in term.args)
+                a_txt, b_txt = (ast.unparse(a) for a in term.args)
+                return t(f"：{a_txt} = {_short(left)}，{b_txt} = {_short(right)}",
+                         f": {a_txt} = {_short(left)}, {b_txt} = {_short(right)}")
+            except Exception:
+                return ""
+        return t(f"：{ast.unparse(term)} 為 False", f": {ast.unparse(term)} is False")
+    return ""
+
+
+def _short(v) -> str:
+    try:
+        import torch
+
+        if isinstance(v, torch.Tensor):
+            flat = v.detach().reshape(-1).tolist()
+            body = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in flat[:6])
+            return f"tensor(shape={tuple(v.shape)}, [{body}{', …' if len(flat) > 6 else ''}])"
+    except Exception:
+        pass
+    return repr(v)[:80]

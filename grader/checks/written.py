@@ -15,7 +15,7 @@ class WrittenAnswer(CheckKind):
     params = {
         "ideas": Param(list, required=True,
                        doc="list of {id, points, zh-TW, en, patterns: [regex, ...]}; an idea counts when any pattern matches"),
-        "min_chars": Param(int, default=20, doc="shorter answers count as not attempted"),
+        "min_chars": Param(int, default=10, doc="shorter answers count as not attempted"),
         "ignore": Param(list, default=[], doc="regexes removed from the text first (e.g. the question itself)"),
     }
 

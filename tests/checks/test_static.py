@@ -1,0 +1,29 @@
+from .helpers import invalid, judge
+
+
+def test_cos_in_any_form_is_caught():
+    for src in ["y = torch.cos(x)", "import numpy as np\nnp.cos(x)", "from math import cos\n", "x.cos()",
+                "getattr(torch, 'cos')(x)", "from torch import cos as c\nc(x)"]:
+        v = judge("static", code=[src], forbid=["cos"])
+        assert v.status == "fail", src
+    assert judge("static", code=["y = torch.sin(x)\ny.backward(torch.ones_like(x))  # not cos"],
+                 forbid=["cos"]).status == "pass"
+
+
+def test_require_keyword():
+    assert judge("static", code=["y.backward(retain_graph=True)"], require=["retain_graph"]).status == "pass"
+    v = judge("static", code=["y.backward()"], require=["retain_graph"])
+    assert v.status == "fail" and "should use retain_graph" in v.message
+
+
+def test_control_flow_and_magics_and_syntax_errors():
+    assert judge("static", code=["%matplotlib inline\ndef g(x):\n    while x < 1:\n        x = x * 2\n    return x"],
+                 control_flow=True).status == "pass"
+    assert judge("static", code=["def g(x):\n    return x * 2"], control_flow=True).status == "fail"
+    v = judge("static", code=["def g(x)\n    return x"], control_flow=True)
+    assert v.status == "fail" and "syntax error" in v.message
+
+
+def test_params_validated():
+    assert invalid("static")
+    assert invalid("static", forbid=["not a name"])

@@ -1,0 +1,52 @@
+import torch
+
+from .helpers import enc, invalid, judge
+
+
+def ctx(got, exp, **kw):
+    return judge("tensor_value", got={"value": {"v": enc(got)}}, expected={"value": {"v": enc(exp)}},
+                 expr="x.grad", **kw)
+
+
+def test_equal_within_tolerance_passes():
+    assert ctx(torch.tensor([0.0, 4.0, 8.0]), torch.tensor([0.0, 4.0, 8.0 + 1e-7])).status == "pass"
+
+
+def test_value_mismatch_says_which_elements_and_how_much():
+    v = ctx(torch.tensor([0.0, 1.0, 2.0, 3.0]), torch.tensor([0.0, 4.0, 8.0, 12.0]))
+    assert v.status == "fail"
+    assert "Mismatched elements: 3 / 4" in v.message and "Greatest absolute difference: 9.0 at index (3,)" in v.message
+    assert "expected [0.0, 4.0, 8.0, 12.0]" in v.message
+
+
+def test_zh_tw_report():
+    v = ctx(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 4.0]), lang="zh-TW")
+    assert "不相符的元素：1 / 2" in v.message and "最大絕對誤差：3.0" in v.message
+
+
+def test_shape_then_dtype_reported_separately():
+    v = ctx(torch.zeros(3), torch.zeros(4))
+    assert v.status == "fail" and "wrong shape: got (3,), expected (4,)" in v.message
+    v = ctx(torch.zeros(4, dtype=torch.int64), torch.zeros(4))
+    assert v.status == "fail" and "wrong dtype: got torch.int64, expected torch.float32" in v.message
+
+
+def test_hidden_check_never_shows_reference_values():
+    v = ctx(torch.tensor([1.0, 2.0]), torch.tensor([5.0, 7.0]), visibility="hidden")
+    assert v.status == "fail"
+    assert "5.0" not in v.message and "7.0" not in v.message and "difference" not in v.message
+    v = ctx(torch.zeros(3), torch.zeros(4), visibility="hidden")
+    assert "(4,)" not in v.message
+
+
+def test_not_a_tensor_and_missing_name():
+    v = judge("tensor_value", got={"value": {"v": enc(3.0)}}, expected={"value": {"v": enc(torch.tensor(3.0))}}, expr="y")
+    assert v.status == "fail" and "should be a tensor" in v.message
+    missing = {"type": "error", "ename": "NameError", "evalue": "name 'y' is not defined"}
+    v = judge("tensor_value", got={"value": {"v": missing}}, expected={"value": {"v": enc(torch.tensor(3.0))}}, expr="y")
+    assert v.status == "fail" and "not defined" in v.message
+
+
+def test_params_validated():
+    assert invalid("tensor_value", expr="x.(")
+    assert invalid("tensor_value", expr="x", rtol=1e-3)

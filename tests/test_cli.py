@@ -1,0 +1,59 @@
+"""The command line as a student and an instructor use it."""
+from __future__ import annotations
+
+import json
+
+from .conftest import ROOT, run_cli
+
+
+def test_check_reference_passes_and_hides_hidden_checks(expected):
+    proc = run_cli("check", "submissions/reference.ipynb", "--json", "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["status"] == "graded" and r["score"] == r["max_score"] == 94
+    names = {c["name"] for q in r["questions"] for c in q["checks"]}
+    assert "f-on-hidden-inputs" not in names
+    assert all(c["visibility"] == "public" for q in r["questions"] for c in q["checks"])
+
+
+def test_check_failing_notebook_exit_1_readable_report(expected):
+    proc = run_cli("check", "submissions/typical_mistakes.ipynb")
+    assert proc.returncode == 1, proc.stderr
+    assert "ex5-sin-derivative-plot" in proc.stdout and "不可以使用 cos" in proc.stdout
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path):
+    cases = [
+        ("check", "nope.ipynb"),
+        ("check", "submissions/not_a_notebook.ipynb"),
+        ("check", "submissions/reference.ipynb", "--lang", "fr"),
+        ("grade", "submissions/reference.ipynb"),  # --out missing
+        ("grade", "missing_dir", "--out", str(tmp_path / "o")),
+        ("frobnicate",),
+        ("check", "submissions/reference.ipynb", "--cell-timeout", "-1"),
+    ]
+    for args in cases:
+        proc = run_cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stderr.startswith("grader: error: ") and proc.stderr.count("\n") == 1, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_validate_bundled_rubric(expected):
+    proc = run_cli("validate")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "reference scores 100/100" in proc.stdout
+
+
+def test_validate_fails_when_reference_is_wrong(tmp_path):
+    from .test_rubric import BASE, write
+
+    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    for cell in ref["cells"]:
+        if "ex5" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = "import matplotlib.pyplot as plt\nx = torch.linspace(0, 3, 30)\nplt.plot(x, torch.sin(x))\nplt.plot(x, torch.cos(x))"
+    (tmp_path / "ref.ipynb").write_text(json.dumps(ref), encoding="utf-8")
+    path = write(tmp_path, BASE.replace("reference: ../reference/autograd.ipynb", "reference: ref.ipynb"))
+    proc = run_cli("validate", str(path))
+    assert proc.returncode == 1
+    assert "does not score full marks (94/100)" in proc.stdout

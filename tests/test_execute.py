@@ -1,0 +1,84 @@
+"""The executor on real kernels: errors, timeouts and dead kernels are recorded, not fatal."""
+from __future__ import annotations
+
+import asyncio
+
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.execute import Plan, execute
+from grader.model import Limits
+
+LIMITS = Limits(cell_timeout=3, probe_timeout=10, notebook_timeout=60, interrupt_grace=2)
+
+
+def run(cells, plan=None, limits=LIMITS):
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    return asyncio.run(execute(nb, plan or Plan(), limits, seed=0))
+
+
+def values(index, pid, **exprs):
+    plan = Plan()
+    plan.add(index, "post", pid, {"op": "values", "exprs": exprs})
+    return plan
+
+
+def test_error_does_not_stop_the_notebook():
+    plan = values(2, "p", v="x")
+    ex = run(["x = 1", "1 / 0", "x = x + 1"], plan)
+    assert [c.status for c in ex.cells] == ["ok", "error", "ok"]
+    assert ex.cells[1].ename == "ZeroDivisionError"
+    assert ex.captures["p"]["v"] == {"type": "number", "value": 2}
+
+
+def test_timeout_interrupts_and_continues():
+    plan = values(1, "p", v="x")
+    ex = run(["import time\nwhile True: time.sleep(0.01)", "x = 'after'"], plan)
+    assert [c.status for c in ex.cells] == ["timeout", "ok"]
+    assert ex.captures["p"]["v"]["type"] == "object"  # a str crosses back as its type name only
+
+
+def test_ignored_interrupt_kills_kernel_and_keeps_earlier_captures():
+    plan = values(0, "before", v="1 + 1")
+    plan.add(2, "post", "after", {"op": "values", "exprs": {"v": "2"}})
+    ex = run(["pass", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", "x = 1"], plan)
+    assert ex.captures["before"]["v"]["value"] == 2
+    assert ex.cells[1].status == "timeout" and ex.cells[2].status == "skipped"
+    assert ex.probe_errors["after"][0] == "error"
+
+
+def test_dead_kernel_is_recorded():
+    plan = values(0, "before", v="3")
+    plan.add(2, "post", "after", {"op": "values", "exprs": {"v": "2"}})
+    ex = run(["pass", "import os\nos._exit(1)", "x = 1"], plan)
+    assert ex.captures["before"]["v"]["value"] == 3
+    assert ex.kernel_died_at == 1 and ex.cells[1].status == "dead"
+    assert "died" in ex.probe_errors["after"][1]
+
+
+def test_printed_or_displayed_forgery_is_not_a_capture():
+    forged = ("from IPython.display import publish_display_data\n"
+              "publish_display_data({'application/vnd.grader.capture.v1+json': "
+              "{'nonce': 'guess', 'results': {'p': {'v': {'type': 'number', 'value': 99}}}}})\n"
+              "print('{\"p\": {\"v\": 99}}')\nx = 1")
+    ex = run([forged], values(0, "p", v="x"))
+    assert ex.captures["p"]["v"] == {"type": "number", "value": 1}
+
+
+def test_patched_json_in_kernel_changes_only_the_students_own_data():
+    ex = run(["import json\njson.dumps = lambda *a, **k: '{}'\nx = 5"], values(0, "p", v="x"))
+    assert ex.captures["p"]["v"]["value"] == 5
+
+
+def test_seeded_and_figures_after_show():
+    plan = Plan()
+    plan.add(1, "pre", "start", {"op": "figures_start"})
+    plan.add(1, "post", "figs", {"op": "figures_stop"})
+    plan.add(0, "post", "r", {"op": "values", "exprs": {"v": "r"}})
+    ex = run(["import torch\nr = torch.rand(2)",
+              "import matplotlib.pyplot as plt\nplt.plot([0, 1, 2], [3, 4, 5], label='l')\nplt.show()\nplt.close('all')"], plan)
+    import torch
+
+    torch.manual_seed(0)
+    assert ex.captures["r"]["v"]["values"] == torch.rand(2).tolist()
+    lines = ex.captures["figs"]["figures"][0]["lines"]
+    assert lines == [{"label": "l", "x": [0.0, 1.0, 2.0], "y": [3.0, 4.0, 5.0]}]

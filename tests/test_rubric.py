@@ -1,0 +1,93 @@
+"""The rubric loads, and every kind of mistake in one is a one-line error naming file, line, key."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.errors import RubricError
+from grader.rubric import DEFAULT_RUBRIC, load
+
+from .conftest import ROOT, run_cli
+
+BASE = DEFAULT_RUBRIC.read_text(encoding="utf-8")
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "r.yaml"
+    p.write_text(text.replace("../reference/", str(ROOT / "reference") + "/"), encoding="utf-8")
+    return p
+
+
+def test_bundled_rubric_loads(rubric):
+    assert [q.id for q in rubric.questions] == [
+        "autograd-basics", "sum-gradient", "nonscalar-backward", "detach", "control-flow",
+        "ex1-second-derivative-cost", "ex2-backward-twice", "ex3-vector-input", "ex4-own-control-flow",
+        "ex5-sin-derivative-plot"]
+    assert sum(q.points for q in rubric.questions) == 100
+    kinds = {c.kind for _, c in rubric.checks()}
+    assert kinds == {"tensor_value", "tensor_props", "exception", "relation", "function", "numgrad",
+                     "static", "figure", "written", "paths"}
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+@pytest.mark.parametrize("old,new,key,words", [
+    ("        expr: x\n        points: 2\n", "        expr: x\n        pointz: 2\n        points: 2\n",
+     "questions[autograd-basics].checks[x-value].pointz", "unknown key"),
+    ("kind: tensor_value\n        cell: cell1", "kind: tensor_valu\n        cell: cell1",
+     "questions[autograd-basics].checks[x-value].kind", "unknown check kind 'tensor_valu'"),
+    ("cell: cell6", "cell: cell66", "questions[sum-gradient].checks[grad-is-ones].cell", "unknown cell anchor 'cell66'"),
+    ("expr: allclose(x.grad, 4 * x)", "expr: allclose(x.grad, 4 * x",
+     "questions[autograd-basics].checks[grad-is-4x].expr", "not a valid expression"),
+    ("expr: allclose(x.grad, 4 * x)", "expr: allclose(x.grad, 4 * w)",
+     "questions[autograd-basics].checks[grad-is-4x].expr", "unknown name 'w'"),
+    ("expr: allclose(x.grad, 4 * x)", "expr: __import__('os')",
+     "questions[autograd-basics].checks[grad-is-4x].expr", "only these functions"),
+    ("        points: 5\n        feedback: {zh-TW: \"x.sum()", "        points: five\n        feedback: {zh-TW: \"x.sum()",
+     "questions[sum-gradient].checks[grad-is-ones].points", "expected number, got string"),
+    ("visibility: hidden", "visibility: secret", "visibility", "is not one of public, hidden"),
+    ("match: 'backward through the graph a second time'", "match: '(unclosed'",
+     "checks[shows-runtime-error].match", "bad regular expression"),
+    ("  cell2: {patterns: ['requires_grad'], after: cell1}", "  cell2: {patterns: ['requires_grad'], after: cell0}",
+     "cells.cell2.after", "unknown cell anchor 'cell0'"),
+    ("    points: 15\n    checks:\n      - name: plots", "    points: 16\n    checks:\n      - name: plots",
+     "questions[ex5-sin-derivative-plot].points", "checks add up to 15"),
+])
+def test_rubric_errors_name_file_line_and_key(tmp_path, old, new, key, words):
+    assert old in BASE, old
+    text = BASE.replace(old, new, 1)
+    path = write(tmp_path, text)
+    with pytest.raises(RubricError) as e:
+        load(path)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path}:"), msg
+    assert key in msg and words in msg, msg
+    line = int(msg.split(":")[1])
+    changed = _line_of(text, new.strip().splitlines()[0].strip()) if new.strip().splitlines()[0].strip() in text else None
+    assert changed is None or abs(line - changed) <= 3, (line, changed, msg)
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    path = write(tmp_path, BASE.replace("seed: 0", "seed: [0", 1))
+    with pytest.raises(RubricError, match=r"r\.yaml:\d+: not valid YAML"):
+        load(path)
+
+
+def test_missing_rubric_and_missing_reference(tmp_path):
+    with pytest.raises(RubricError, match="rubric file not found"):
+        load(tmp_path / "nope.yaml")
+    path = write(tmp_path, BASE.replace("reference: ../reference/autograd.ipynb", "reference: missing.ipynb"))
+    with pytest.raises(RubricError, match=r":6: reference: reference notebook not found"):
+        load(path)
+
+
+def test_cli_bad_rubric_exit_2_one_line(tmp_path):
+    path = write(tmp_path, BASE.replace("kind: static", "kind: statik", 1))
+    proc = run_cli("check", "submissions/reference.ipynb", "--rubric", str(path))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "unknown check kind 'statik'" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
