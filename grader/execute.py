@@ -29,6 +29,12 @@ MIME = "application/vnd.grader.capture.v1+json"
 MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
 MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell
 _POST_FIRST = ("trace_stop", "figures_stop")  # stop watching before anything else runs
+# how a kernel can be lost while running a cell -> (check status, message)
+LOST = {
+    "dead": ("error", "the kernel died while running this cell"),
+    "killed": ("timeout", "the cell ran past its time limit and ignored the interrupt; the kernel was stopped"),
+    "broken": ("error", "the kernel sent malformed messages (was something in it patched?); it was stopped"),
+}
 
 
 @dataclass
@@ -108,6 +114,9 @@ class _Runner:
             task.result()
         except DeadKernelError:
             return "dead", cell
+        except Exception:  # the kernel broke the protocol (e.g. patched json): it cannot be trusted on
+            await self.kill()
+            return "broken", cell
         outputs = cell.get("outputs", [])
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if errors and errors[-1].get("ename") == "KeyboardInterrupt" and time.monotonic() - t0 >= timeout * 0.95:
@@ -226,14 +235,12 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             if c.get("cell_type") == "code" and ex.sources[i].strip():
                 status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
                 ename, evalue = _error_of(cell)
-                if status in ("dead", "killed"):
+                if status in LOST:
                     ex.kernel_died_at = i
                     lost = "dead"
                     st = "timeout" if status == "killed" else "dead"
                     ex.cells.append(CellRun(i, ex.sources[i], st, ename, evalue, _stream_text(cell)))
-                    why = ("timeout", "the cell ran past its time limit and ignored the interrupt; the kernel was stopped") \
-                        if status == "killed" else ("error", "the kernel died while running this cell")
-                    mark_lost(plan.post.get(i, {}), *why)
+                    mark_lost(plan.post.get(i, {}), *LOST[status])
                     continue
                 ex.cells.append(CellRun(i, ex.sources[i], status, ename, evalue, _stream_text(cell)))
             if i in plan.post:
@@ -254,9 +261,10 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
 async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce: str, ex: Execution) -> str | None:
     """Run one probe cell; store its results. Returns "dead" if the kernel was lost."""
     status, cell = await runner.run(_probe_code(batch), limits.probe_timeout)
-    if status in ("dead", "killed"):
+    if status in LOST:
         for pid in batch:
-            ex.probe_errors[pid] = ("error", "the kernel died while the grader was reading values")
+            ex.probe_errors[pid] = ("error", "the kernel died while the grader was reading values"
+                                    if status != "broken" else LOST["broken"][1])
         return "dead"
     results = _read_probe(cell, nonce)
     if results is None:

@@ -129,6 +129,8 @@ _LOST = {
     "reading the values took longer than the time limit": "讀取值的時間超過了限制（你的函式是否在某些輸入上無窮迴圈？）",
     "the cell ran past its time limit and ignored the interrupt; the kernel was stopped":
         "儲存格超過時間限制且忽略中斷，核心（kernel）已被停止",
+    "the kernel sent malformed messages (was something in it patched?); it was stopped":
+        "核心（kernel）送出格式錯誤的訊息（是否修改了其中的模組？），已被停止",
 }
 
 
