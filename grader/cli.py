@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .errors import InputError
-from .model import LANGS, Rubric
+from .model import LANGS, Limits, Rubric, SubmissionResult
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,10 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="grader", description="Grade Jupyter notebooks on PyTorch autograd.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def common(sp):
-        sp.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
+    def common(sp, rubric=True):
+        if rubric:
+            sp.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
         sp.add_argument("--lang", choices=LANGS, help="language of feedback (default: the rubric's)")
         sp.add_argument("--cell-timeout", type=float, metavar="S", help="seconds a cell may run (default: the rubric's)")
+        sp.add_argument("--limit", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a limit of the rubric ({', '.join(Limits.__dataclass_fields__)})")
+        sp.add_argument("--no-sandbox", action="store_true",
+                        help="run kernels without the sandbox (student code then runs as you, with your files and network)")
 
     c = sub.add_parser("check", help="self-check one notebook against the public checks")
     c.add_argument("notebook")
@@ -34,11 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     g = sub.add_parser("grade", help="grade every .ipynb under the paths with all checks")
     g.add_argument("paths", nargs="+")
     g.add_argument("--out", required=True, help="folder for <stem>.json per submission and grades.csv")
+    g.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     common(g)
 
     v = sub.add_parser("validate", help="check a rubric and that the reference scores full marks")
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
-    v.add_argument("--lang", choices=LANGS)
+    common(v, rubric=False)
+
+    d = sub.add_parser("doctor", help="show which protections are active on this machine")
+    d.add_argument("--rubric", help="rubric whose limits to show")
     return p
 
 
@@ -46,11 +55,39 @@ def _rubric(args) -> Rubric:
     from .rubric import load
 
     rubric = load(getattr(args, "rubric", None) or getattr(args, "rubric_path", None))
+    changes: dict[str, float] = {}
+    for item in getattr(args, "limit", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in Limits.__dataclass_fields__:
+            raise InputError(f"--limit {item}: expected KEY=VALUE with KEY one of {', '.join(Limits.__dataclass_fields__)}")
+        try:
+            changes[key] = float(value)
+        except ValueError:
+            raise InputError(f"--limit {item}: {value!r} is not a number") from None
     if getattr(args, "cell_timeout", None) is not None:
-        if args.cell_timeout <= 0:
-            raise InputError("--cell-timeout must be positive")
-        rubric = dataclasses.replace(rubric, limits=dataclasses.replace(rubric.limits, cell_timeout=args.cell_timeout))
+        changes["cell_timeout"] = args.cell_timeout
+    for key, value in changes.items():
+        if value < 0 or value == 0 and key != "restarts":
+            raise InputError(f"--{'cell-timeout' if key == 'cell_timeout' else 'limit ' + key} must be positive")
+    if changes:
+        rubric = dataclasses.replace(rubric, limits=dataclasses.replace(rubric.limits, **changes))
     return rubric
+
+
+def _launcher(args, rubric: Rubric, fallback: bool = False):
+    from .sandbox import SandboxUnavailable, make_launcher
+
+    if getattr(args, "no_sandbox", False):
+        return make_launcher(False, rubric.limits)
+    try:
+        return make_launcher(True, rubric.limits)
+    except SandboxUnavailable as e:
+        if fallback:  # a student checking their own notebook on their own machine
+            print(f"grader: note: no sandbox on this machine ({e}); running your notebook unsandboxed",
+                  file=sys.stderr)
+            return make_launcher(False, rubric.limits)
+        raise InputError(f"the sandbox cannot start here: {e}; run `grader doctor`, or pass --no-sandbox "
+                         f"to grade without it") from None
 
 
 def cmd_check(args) -> int:
@@ -66,7 +103,8 @@ def cmd_check(args) -> int:
         read_notebook(path)
     except NotANotebook as e:
         raise InputError(str(e), args.notebook) from None
-    result = grade_path(path, rubric, expected_values(rubric), lang, public_only=True)
+    launcher = _launcher(args, rubric, fallback=True)
+    result = grade_path(path, rubric, expected_values(rubric, launcher), lang, public_only=True, launcher=launcher)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
     else:
@@ -92,20 +130,31 @@ def cmd_grade(args) -> int:
     if not paths:
         raise InputError("no .ipynb files found", " ".join(args.paths))
     started = time.monotonic()
-    expected = expected_values(rubric)
+    launcher = _launcher(args, rubric)
+    expected = expected_values(rubric, launcher)
     done = []
 
-    def on_result(r):
+    def previous(name: str):
+        if args.force:
+            return None
+        try:
+            return SubmissionResult.from_dict(json.loads((out / f"{name}.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def on_result(r, reused):
         done.append(r)
-        write_result(out, r)
+        if not reused:
+            write_result(out, r)
         write_atomic(out / "grades.csv", csv_text(done, rubric))
         print(f"[{len(done)}/{len(paths)}] {r.submission}: "
-              + (f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else f"error: {r.error}"),
-              file=sys.stderr, flush=True)
+              + (f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else f"error: {r.error}")
+              + (" (unchanged, kept)" if reused else ""), file=sys.stderr, flush=True)
 
-    results = grade_many(paths, rubric, expected, lang, on_result=on_result)
+    results = grade_many(paths, rubric, expected, lang, on_result=on_result, launcher=launcher, previous=previous)
     print(table(results, rubric))
-    print(f"\n{len(results)} notebooks in {time.monotonic() - started:.1f} s; results in {out}/")
+    print(f"\n{len(results)} notebooks in {time.monotonic() - started:.1f} s; results in {out}/; "
+          f"kernels: {launcher.describe()}")
     return 0
 
 
@@ -115,8 +164,9 @@ def cmd_validate(args) -> int:
 
     rubric = _rubric(args)
     lang = args.lang or rubric.lang
-    expected = expected_values(rubric, refresh=True)
-    result = grade_path(Path(rubric.reference), rubric, expected, lang, public_only=False)
+    launcher = _launcher(args, rubric)
+    expected = expected_values(rubric, launcher, refresh=True)
+    result = grade_path(Path(rubric.reference), rubric, expected, lang, public_only=False, launcher=launcher)
     short = [f"{q.id}/{c.name}: {c.status} {c.message}" for q in result.questions for c in q.checks
              if c.score < c.max_score]
     n = sum(len(q.checks) for q in rubric.questions)
@@ -129,10 +179,26 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from .sandbox import protections
+
+    rubric = _rubric(args)
+    items = protections(rubric.limits)
+    for p in items:
+        print(f"{'✓' if p.active else '✗'} {p.name}: {p.detail}")
+    if not items[0].active:
+        print("\nThe sandbox cannot start: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and make sure "
+              "user namespaces are allowed (sysctl kernel.unprivileged_userns_clone=1), or grade with --no-sandbox.")
+        return 1
+    print("\nEvery protection is active." if all(p.active for p in items) else "")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate}[args.command](args)
+        commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor}
+        return commands[args.command](args)
     except InputError as e:
         print(f"grader: error: {e}", file=sys.stderr)
         return e.exit_code

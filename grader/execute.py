@@ -75,6 +75,32 @@ def _probe_code(batch: dict[str, dict]) -> str:
     return f"__import__('__grader_probe__').run({json.dumps(ordered)!r})"
 
 
+class _CappedClient(NotebookClient):
+    """nbclient, keeping at most ``output_cap`` bytes of output per cell (the grader's own
+    probe data aside): a notebook that prints without end cannot fill the grader's memory."""
+
+    output_cap = 1 << 20
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg.get("content", {})
+        if MIME not in content.get("data", {}):
+            used = self._used.get(cell_index, 0)
+            size = len(str(content.get("text", ""))) + len(str(content.get("data", "")))
+            self._used[cell_index] = used + size
+            if used + size > self.output_cap:
+                if used <= self.output_cap:
+                    outs.append(nbformat.v4.new_output(
+                        "stream", name="stderr", text=f"\n[grader: output beyond {self.output_cap // 1024} KiB dropped]\n"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    @property
+    def _used(self) -> dict[int, int]:
+        if not hasattr(self, "_used_bytes"):
+            self._used_bytes = {}
+        return self._used_bytes
+
+
 class _Runner:
     def __init__(self, launcher: Launcher, limits: Limits, cwd: str):
         self.launcher, self.limits, self.cwd = launcher, limits, cwd
@@ -84,13 +110,14 @@ class _Runner:
 
     async def start(self) -> None:
         km = self.launcher.kernel_manager()
-        self.client = NotebookClient(
+        self.client = _CappedClient(
             self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
             interrupt_on_timeout=True, record_timing=False, iopub_timeout=5,
             raise_on_iopub_timeout=False, shutdown_kernel="immediate",
             timeout_func=lambda cell: cell.metadata.get("grader_timeout"),
             startup_timeout=60)
         self.client.km = km
+        self.client.output_cap = int(self.limits.output_kb * 1024)
         await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
         await self.client.async_start_new_kernel_client()
 
@@ -142,6 +169,8 @@ class _Runner:
                 await km.cleanup_resources()
         except Exception:
             pass
+        if km is not None:
+            self.launcher.release(km)
 
 
 def _stream_text(cell) -> str:
@@ -202,17 +231,34 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
         for pid in pids:
             ex.probe_errors[pid] = (status, message)
 
-    try:
+    async def fresh_kernel() -> bool:
+        nonlocal runner
+        await runner.kill()
+        runner = _Runner(launcher, limits, cwd)
         try:
             await runner.start()
             status, cell = await runner.run(_setup_code(nonce, seed), limits.probe_timeout * 2)
-            if status != "ok":
-                ename, evalue = _error_of(cell)
-                raise RuntimeError(f"kernel set-up failed: {ename} {evalue}".strip())
-        except Exception as e:  # no kernel at all: every probe is an error
+        except Exception as e:
+            ex.kernel_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+            return False
+        if status != "ok":
+            ename, evalue = _error_of(cell)
+            ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()
+            return False
+        return True
+
+    async def after_loss(i: int) -> str | None:
+        """The kernel was lost at cell i: go on in a fresh one if the limits allow."""
+        if len(ex.restarts) < limits.restarts and time.monotonic() - started < limits.notebook_timeout:
+            ex.restarts.append(i)
+            if await fresh_kernel():
+                return None
+        return "dead"
+
+    try:
+        if not await fresh_kernel():
             lost = "dead"
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            mark_lost(plan.probe_ids(), "error", f"the kernel could not start: {msg}")
+            mark_lost(plan.probe_ids(), "error", f"the kernel could not start: {ex.kernel_error}")
             ex.kernel_died_at = -1
 
         for i, c in enumerate(cells):
@@ -223,28 +269,29 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
                     ex.cells.append(CellRun(i, ex.sources[i], "skipped" if lost == "dead" else "timeout"))
                 why = ("error", "the kernel died before this was captured") if lost == "dead" else \
                       ("timeout", "the notebook ran out of time before this was captured")
-                mark_lost([*plan.pre.get(i, {}), *plan.post.get(i, {})], *why)
+                mark_lost([p for p in (*plan.pre.get(i, {}), *plan.post.get(i, {})) if p not in ex.probe_errors], *why)
                 continue
             if i in plan.pre:
-                lost = await _probe(runner, plan.pre[i], limits, nonce, ex)
-                if lost:
+                if await _probe(runner, plan.pre[i], limits, nonce, ex):
                     mark_lost(plan.post.get(i, {}), "error", "the kernel died before this was captured")
                     if c.get("cell_type") == "code":
                         ex.cells.append(CellRun(i, ex.sources[i], "skipped"))
+                    lost = await after_loss(i)
                     continue
             if c.get("cell_type") == "code" and ex.sources[i].strip():
                 status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
                 ename, evalue = _error_of(cell)
                 if status in LOST:
                     ex.kernel_died_at = i
-                    lost = "dead"
                     st = "timeout" if status == "killed" else "dead"
                     ex.cells.append(CellRun(i, ex.sources[i], st, ename, evalue, _stream_text(cell)))
                     mark_lost(plan.post.get(i, {}), *LOST[status])
+                    lost = await after_loss(i)
                     continue
                 ex.cells.append(CellRun(i, ex.sources[i], status, ename, evalue, _stream_text(cell)))
             if i in plan.post:
-                lost = await _probe(runner, plan.post[i], limits, nonce, ex)
+                if await _probe(runner, plan.post[i], limits, nonce, ex):
+                    lost = await after_loss(i)
     finally:
         await runner.kill()
         if own_dir:

@@ -112,7 +112,8 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     try:
         nb = read_notebook(path)
     except NotANotebook as e:
-        return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started)
+        return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started,
+                                sandbox=(launcher or Launcher()).describe())
     try:
         ex, not_found = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
@@ -120,7 +121,8 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
                                 0.0, total, [], time.monotonic() - started)
     questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
-    return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started)
+    return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
+                            sandbox=(launcher or Launcher()).describe())
 
 
 def find_notebooks(paths: Iterable[str]) -> list[Path]:
@@ -137,16 +139,38 @@ def find_notebooks(paths: Iterable[str]) -> list[Path]:
     return found
 
 
+def file_sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def grading_key(rubric: Rubric, lang: str) -> str:
+    """What a result depends on besides the notebook: rubric, reference, grader, language."""
+    return hashlib.sha256(f"{expected_key(rubric)}:{rubric.limits}:{lang}".encode()).hexdigest()
+
+
 def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
-               on_result: Callable[[SubmissionResult], None] | None = None,
-               launcher: Launcher | None = None) -> list[SubmissionResult]:
+               on_result: Callable[[SubmissionResult, bool], None] | None = None,
+               launcher: Launcher | None = None,
+               previous: Callable[[str], SubmissionResult | None] | None = None) -> list[SubmissionResult]:
+    """Grade each path in order. ``previous(name)`` may return an earlier result; it is kept
+    when the notebook and the grading key are unchanged (``on_result(r, reused=True)``)."""
     results = []
     names = _unique_names(paths)
+    key = grading_key(rubric, lang)
     for path in paths:
-        r = grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=names[path])
+        digest = file_sha256(path)
+        old = previous(names[path]) if previous else None
+        if old is not None and old.notebook_sha256 == digest and old.rubric_sha256 == key and digest:
+            r, reused = old, True
+        else:
+            r = grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=names[path])
+            r.notebook_sha256, r.rubric_sha256, reused = digest, key, False
         results.append(r)
         if on_result:
-            on_result(r)
+            on_result(r, reused)
     return results
 
 

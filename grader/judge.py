@@ -103,6 +103,12 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         return result(ERROR, 0.0, f"internal grader error in check {c.name} ({type(e).__name__}: {e} at "
                                   f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
     message = v.message
+    lost_before = [i for i in ex.restarts if i < indices[0]]
+    if v.status == FAIL and lost_before and ("NameError" in message or any(r.ename == "NameError" for r in region.runs)):
+        n = lost_before[-1] + 1
+        return result(ERROR, 0.0, t(f"核心（kernel）在第 {n} 個儲存格停止了；之後在新的核心中繼續執行，但這題用到之前定義的變數，所以無法評分",
+                                    f"the kernel was lost at cell {n}; the rest ran in a fresh kernel, but this relies on "
+                                    f"variables defined before that, so it could not be graded"))
     if v.status == FAIL:
         errs = [r for r in region.runs if r.status == "error"]
         if errs and not _mentions(message, errs[0].ename) and c.kind != "exception":

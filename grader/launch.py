@@ -30,9 +30,14 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "
               "LD_LIBRARY_PATH", "VIRTUAL_ENV", "SYSTEMROOT")
 
 
-def kernel_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = False) -> dict[str, str]:
     """The kernel's whole environment: no grader secrets or tokens leak through os.environ."""
-    env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+    if sandboxed:
+        env = {"PATH": os.pathsep.join([os.path.dirname(os.path.realpath(sys.executable)), "/usr/bin", "/bin"]),
+               "HOME": "/work", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/.mpl", "LANG": "C.UTF-8"}
+        env.update({k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ})
+    else:
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(KERNEL_ENV)
     env.update(extra or {})
     return env
@@ -44,12 +49,13 @@ class _SpecManager(KernelSpecManager):
 
     argv: list[str] = []
     env: dict[str, str] = {}
+    interrupt_mode = "signal"
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         if kernel_name != KERNEL_NAME:
             raise NoSuchKernel(kernel_name)
         return KernelSpec(argv=list(self.argv), env=dict(self.env), display_name="grader",
-                          language="python", interrupt_mode="signal", metadata={})
+                          language="python", interrupt_mode=self.interrupt_mode, metadata={})
 
 
 @dataclass
@@ -75,5 +81,8 @@ class Launcher:
         """Options for ``start_kernel`` (the working directory and the environment)."""
         return {"cwd": cwd, "env": kernel_env(self.extra_env)}
 
+    def release(self, km) -> None:
+        """Called once the kernel is gone: remove anything made for it."""
+
     def describe(self) -> str:
-        return "local kernel process, no sandbox"
+        return "no sandbox: the kernel runs as you, with your files and network"

@@ -67,6 +67,13 @@ class Limits:
     probe_timeout: float = 30.0
     notebook_timeout: float = 300.0
     interrupt_grace: float = 5.0
+    memory_mb: float = 4096.0  # address space of the kernel process
+    cpu_seconds: float = 300.0  # CPU time of the kernel process
+    processes: float = 256.0  # processes and threads of the kernel's user
+    file_mb: float = 64.0  # largest file the kernel may write
+    disk_mb: float = 256.0  # size of its /work and of its /tmp
+    output_kb: float = 1024.0  # output kept per cell; the rest is dropped with a note
+    restarts: float = 3.0  # fresh kernels allowed after a lost one (0: stop at the first loss)
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,8 @@ class Execution:
     sources: list[str] = field(default_factory=list)  # code-cell sources by notebook index
     markdown: list[str] = field(default_factory=list)  # markdown sources by notebook index
     kernel_died_at: int | None = None
+    kernel_error: str = ""
+    restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
     seconds: float = 0.0
 
 
@@ -154,6 +163,15 @@ class SubmissionResult:
     max_score: float
     questions: list[QuestionResult]
     seconds: float = 0.0
+    sandbox: str = ""  # how the kernel was isolated
+    notebook_sha256: str = ""  # content of the submission graded
+    rubric_sha256: str = ""  # rubric (and reference) it was graded against
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
+        qs = [QuestionResult(**{**q, "checks": [CheckResult(**c) for c in q["checks"]]}) for q in d["questions"]]
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d and k != "questions"}
+        return cls(**{**fields, "questions": qs})
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -20,6 +20,8 @@ def student_report(r: SubmissionResult, lang: str) -> str:
     t = (lambda zh, en: zh if lang == "zh-TW" else en)
     lines = [f"{r.submission}: " + (t("無法評分", "could not be graded") + f" — {r.error}" if r.status == "error"
                                      else f"{_fmt(r.score)} / {_fmt(r.max_score)}")]
+    if r.sandbox.startswith("no sandbox"):
+        lines.append(t("（注意：未使用沙箱執行）", "(note: run without the sandbox)"))
     for q in r.questions:
         lines.append(f"\n{MARK.get(q.status, ' ')} {q.id}  {q.title}  {_fmt(q.score)}/{_fmt(q.max_score)}  [{q.status}]")
         for c in q.checks:

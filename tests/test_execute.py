@@ -37,10 +37,14 @@ def test_timeout_interrupts_and_continues():
     assert ex.captures["p"]["v"]["type"] == "object"  # a str crosses back as its type name only
 
 
+NO_RESTART = Limits(cell_timeout=3, probe_timeout=10, notebook_timeout=60, interrupt_grace=2, restarts=0)
+
+
 def test_ignored_interrupt_kills_kernel_and_keeps_earlier_captures():
     plan = values(0, "before", v="1 + 1")
     plan.add(2, "post", "after", {"op": "values", "exprs": {"v": "2"}})
-    ex = run(["pass", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", "x = 1"], plan)
+    ex = run(["pass", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass", "x = 1"], plan,
+             limits=NO_RESTART)
     assert ex.captures["before"]["v"]["value"] == 2
     assert ex.cells[1].status == "timeout" and ex.cells[2].status == "skipped"
     assert ex.probe_errors["after"][0] == "error"
@@ -49,10 +53,20 @@ def test_ignored_interrupt_kills_kernel_and_keeps_earlier_captures():
 def test_dead_kernel_is_recorded():
     plan = values(0, "before", v="3")
     plan.add(2, "post", "after", {"op": "values", "exprs": {"v": "2"}})
-    ex = run(["pass", "import os\nos._exit(1)", "x = 1"], plan)
+    ex = run(["pass", "import os\nos._exit(1)", "x = 1"], plan, limits=NO_RESTART)
     assert ex.captures["before"]["v"]["value"] == 3
     assert ex.kernel_died_at == 1 and ex.cells[1].status == "dead"
     assert "died" in ex.probe_errors["after"][1]
+
+
+def test_rest_runs_in_a_fresh_kernel_after_a_loss():
+    plan = values(0, "before", v="x")
+    plan.add(2, "post", "fresh", {"op": "values", "exprs": {"v": "y"}})
+    plan.add(3, "post", "stale", {"op": "values", "exprs": {"v": "x"}})
+    ex = run(["x = 3", "import os\nos._exit(1)", "y = 4", "z = 5"], plan)
+    assert ex.restarts == [1] and [c.status for c in ex.cells] == ["ok", "dead", "ok", "ok"]
+    assert ex.captures["before"]["v"]["value"] == 3 and ex.captures["fresh"]["v"]["value"] == 4
+    assert ex.captures["stale"]["v"]["ename"] == "NameError"  # x died with the first kernel
 
 
 def test_printed_or_displayed_forgery_is_not_a_capture():

@@ -236,7 +236,7 @@ def main() -> None:
         section(replace={"cell10": "def f(a):\n    # 看過輸出後直接寫死\n    return 1024 * a"}) + exercises(HARDCODED_EX)))
     syntax = dict(REF_EX, ex4=("code", "def g(x)\n    if x.sum() > 0:\n        return (x ** 2).sum()\n    return x.abs().sum()"))
     write(sub / "syntax_error.ipynb", nb_of(section() + exercises(syntax)))
-    loop = dict(REF_EX, ex4=("code", "def g(x):\n    y = x\n    while y.norm() < 1000:\n        y = y * 1  # 永遠不會變大\n"
+    loop = dict(REF_EX, ex4=("code", "def g(x):\n    y = x\n    while y.norm() < 1000:\n        y = y.detach() * 1  # 永遠不會變大\n"
                                       "    return y.sum()\n\nx = torch.tensor([1.0, 2.0], requires_grad=True)\ng(x).backward()"))
     write(sub / "infinite_loop.ipynb", nb_of(section() + exercises(loop)))
     kill = dict(REF_EX, ex3=("code", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # 核心自己結束了"))

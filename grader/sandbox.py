@@ -1,0 +1,248 @@
+"""The sandboxed kernel launch: each student kernel in its own bubblewrap sandbox.
+
+What the kernel gets: a private, size-limited, empty working folder (``/work``) and ``/tmp``;
+the system and the Python environment read-only; its own PID, network, IPC and UTS
+namespaces (so no network, and no way to see or signal the grader); an unprivileged user id
+when the grader runs as root; resource limits (address space, CPU seconds, processes, file
+size). It talks to the grader over Unix sockets in a folder that only it and the grader share.
+Rubrics, references, caches, results and other submissions are simply not there.
+
+See SECURITY.md for the threat model.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+
+from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env
+from .model import Limits
+
+# Read-only system paths the kernel needs, when they exist (the rest of / is not visible).
+SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/ld.so.conf",
+                "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts", "/etc/alternatives", "/etc/passwd",
+                "/etc/group", "/etc/nsswitch.conf", "/etc/mime.types"]
+SANDBOX_UID = 64000  # first unprivileged uid used for kernels when the grader is root
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+def python_paths() -> list[str]:
+    """Folders that hold this Python and its packages (bound read-only, at the same paths)."""
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        p = sysconfig.get_paths().get(key)
+        if p:
+            paths.add(os.path.realpath(p))
+    exe = os.path.realpath(sys.executable)
+    paths.add(os.path.dirname(os.path.dirname(exe)))
+    # drop nested duplicates
+    keep = sorted(p for p in paths if os.path.exists(p))
+    return [p for p in keep if not any(p != q and p.startswith(q + os.sep) for q in keep)]
+
+
+class _SandboxKernelManager(AsyncKernelManager):
+    owner: int | None = None
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.owner is not None:  # the kernel's own uid must read its connection file
+            os.chown(self.connection_file, self.owner, self.owner)
+
+
+@dataclass
+class SandboxLauncher(Launcher):
+    """Starts each kernel inside bubblewrap, as an unprivileged user, with resource limits."""
+
+    limits: Limits = field(default_factory=Limits)
+    slot: int = 0  # worker number: each worker's kernels get their own uid (process limits are per uid)
+    name: str = "bwrap"
+
+    def __post_init__(self):
+        self._dirs: dict[int, str] = {}
+
+    @property
+    def uid(self) -> int | None:
+        return SANDBOX_UID + self.slot if os.geteuid() == 0 else None
+
+    def sandbox_argv(self, sockdir: str, inner: list[str]) -> list[str]:
+        lim = self.limits
+        mib = 1024 * 1024
+        # as root, stay in the initial user namespace so setpriv can switch to a real unprivileged uid
+        ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"] \
+            if self.uid is not None else ["--unshare-all"]
+        argv = [bwrap_path() or "bwrap", *ns, "--die-with-parent", "--new-session",
+                "--clearenv", "--hostname", "sandbox"]
+        for p in SYSTEM_PATHS:
+            if os.path.lexists(p):
+                argv += ["--ro-bind", p, p] if not os.path.islink(p) else ["--symlink", os.readlink(p), p]
+        made: set[str] = set()
+        for p in python_paths():
+            if not any(p == s or p.startswith(s + os.sep) for s in SYSTEM_PATHS):
+                parts = Path(p).parents
+                for parent in reversed([str(q) for q in parts if str(q) != "/"]):
+                    if parent not in made:  # traversable even where the real one is not (/root)
+                        argv += ["--perms", "0755", "--dir", parent]
+                        made.add(parent)
+                argv += ["--ro-bind", p, p]
+        argv += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
+                 "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work",
+                 "--bind", sockdir, sockdir, "--chdir", "/work"]
+        for k, v in kernel_env(self.extra_env, sandboxed=True).items():
+            argv += ["--setenv", k, v]
+        if self.uid is not None:
+            # root: keep only what setpriv needs to drop to the unprivileged uid, then nothing
+            argv += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--"]
+            argv += ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                     "--inh-caps=-all", "--bounding-set=-all", "--"]
+        else:
+            argv += ["--"]
+        argv += ["prlimit", f"--as={int(lim.memory_mb * mib)}", f"--cpu={int(lim.cpu_seconds)}",
+                 f"--nproc={int(lim.processes)}", f"--fsize={int(lim.file_mb * mib)}", "--core=0", "--"]
+        return argv + inner
+
+    def kernel_manager(self) -> AsyncKernelManager:
+        sockdir = tempfile.mkdtemp(prefix="grader-k-")
+        if self.uid is not None:
+            os.chown(sockdir, self.uid, self.uid)
+        os.chmod(sockdir, 0o700)
+        ksm = _SpecManager()
+        ksm.argv = self.sandbox_argv(sockdir, [os.path.realpath(sys.executable), "-m", "ipykernel_launcher", "-f",
+                                               "{connection_file}", "--HistoryManager.enabled=False",
+                                               "--IPKernelApp.log_level=CRITICAL"])
+        ksm.env = {}
+        ksm.interrupt_mode = "message"  # a signal to bwrap would not reach the kernel
+        km = _SandboxKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                                   ip=os.path.join(sockdir, "k"), connection_file=os.path.join(sockdir, "kernel.json"))
+        km.owner = self.uid
+        self._dirs[id(km)] = sockdir
+        return km
+
+    def start_kwargs(self, cwd: str) -> dict:
+        return {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
+
+    def release(self, km) -> None:
+        sockdir = self._dirs.pop(id(km), None)
+        if sockdir:
+            shutil.rmtree(sockdir, ignore_errors=True)
+
+    def describe(self) -> str:
+        who = f"uid {self.uid}" if self.uid is not None else f"uid {os.geteuid()} (not root)"
+        return f"bubblewrap sandbox ({who})"
+
+
+# ---- what is protected on this machine ---------------------------------------------------
+
+@dataclass
+class Protection:
+    name: str
+    active: bool
+    detail: str
+
+
+_FACTS = r"""
+import json, os, socket, sys
+facts = {"uid": os.getuid()}
+host, port, grader_pid, secret = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+s = socket.socket(); s.settimeout(2)
+try:
+    s.connect((host, port)); facts["network"] = True
+except OSError:
+    facts["network"] = False
+try:
+    os.kill(grader_pid, 0); facts["sees_grader"] = True
+except ProcessLookupError:
+    facts["sees_grader"] = False
+except PermissionError:
+    facts["sees_grader"] = True
+facts["sees_files"] = os.path.exists(secret)
+print(json.dumps(facts))
+"""
+
+
+def sandbox_facts(limits: Limits | None = None) -> tuple[dict | None, str]:
+    """Run a probe inside a real sandbox and report what it could see and do."""
+    import json
+    import socket
+    import subprocess
+
+    if not bwrap_path():
+        return None, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    launcher = SandboxLauncher(limits=limits or Limits())
+    sockdir = tempfile.mkdtemp(prefix="grader-doctor-")
+    secret = Path(tempfile.mkdtemp(prefix="grader-secret-")) / "rubric.yaml"
+    secret.write_text("secret")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        if launcher.uid is not None:
+            os.chown(sockdir, launcher.uid, launcher.uid)
+        argv = launcher.sandbox_argv(sockdir, [os.path.realpath(sys.executable), "-c", _FACTS, "127.0.0.1",
+                                               str(listener.getsockname()[1]), str(os.getpid()), str(secret)])
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            lines = (p.stderr or p.stdout).strip().splitlines()
+            return None, f"bwrap failed: {lines[-1] if lines else p.returncode}"
+        return json.loads(p.stdout.strip().splitlines()[-1]), ""
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        return None, f"bwrap could not run: {e}"
+    finally:
+        listener.close()
+        shutil.rmtree(sockdir, ignore_errors=True)
+        shutil.rmtree(secret.parent, ignore_errors=True)
+
+
+def probe_sandbox() -> tuple[bool, str]:
+    facts, why = sandbox_facts()
+    return (facts is not None, why or f"kernels run as uid {facts['uid']}")
+
+
+def protections(limits: Limits) -> list[Protection]:
+    """Each protection, checked by a probe run inside a real sandbox on this machine."""
+    facts, why = sandbox_facts(limits)
+    f = facts or {}
+    ok = facts is not None
+    root = os.geteuid() == 0
+    return [
+        Protection("sandbox (bubblewrap)", ok, why or "starts"),
+        Protection("private filesystem", ok and not f.get("sees_files"),
+                   "a file of the grader's was not visible inside" if ok else why),
+        Protection("no network", ok and not f.get("network"),
+                   "a listener on the grader's 127.0.0.1 could not be reached" if ok else why),
+        Protection("separate PID space", ok and not f.get("sees_grader"),
+                   "the grader's process was invisible; the kernel's processes die with it" if ok else why),
+        Protection("unprivileged identity", ok and f.get("uid") != 0,
+                   f"kernels ran as uid {f.get('uid')}" + (" (uid per worker)" if root else "") if ok else why),
+        Protection("resource limits", ok and shutil.which("prlimit") is not None,
+                   f"memory {limits.memory_mb:g} MiB, CPU {limits.cpu_seconds:g} s, {limits.processes:g} processes, "
+                   f"files {limits.file_mb:g} MiB, disk {limits.disk_mb:g} MiB"),
+        Protection("time limits", True, f"{limits.cell_timeout:g} s per cell, {limits.notebook_timeout:g} s per notebook, "
+                                        f"kill after {limits.interrupt_grace:g} s if an interrupt is ignored"),
+        Protection("output cap", True, f"{limits.output_kb:g} KiB of output kept per cell"),
+        Protection("comparisons in the grader", True, "only JSON data leaves the kernel; nothing is unpickled"),
+    ]
+
+
+class SandboxUnavailable(Exception):
+    pass
+
+
+def make_launcher(sandbox: bool, limits: Limits, slot: int = 0) -> Launcher:
+    """The one place that picks how kernels start: sandboxed (the default) or, only when asked
+    for, a plain local process."""
+    if not sandbox:
+        return Launcher(name="none")
+    ok, detail = probe_sandbox()
+    if not ok:
+        raise SandboxUnavailable(detail)
+    return SandboxLauncher(limits=limits, slot=slot)
