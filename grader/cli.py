@@ -127,6 +127,8 @@ def cmd_grade(args) -> int:
     if out.exists() and not out.is_dir():
         raise InputError("--out must be a folder", args.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # left by a grader killed while writing; the real file is intact
+        stale.unlink(missing_ok=True)
     if not paths:
         raise InputError("no .ipynb files found", " ".join(args.paths))
     started = time.monotonic()

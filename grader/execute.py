@@ -59,13 +59,13 @@ class Plan:
         return ids | set(self.aliases)
 
 
-def _setup_code(nonce: str, seed: int) -> str:
+def _setup_code(nonce: str, seed: int, output_cap: int) -> str:
     return (
         "import sys as _s, types as _t\n"
         "_m = _t.ModuleType('__grader_probe__')\n"
         f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _m.__dict__)\n"
         "_s.modules['__grader_probe__'] = _m\n"
-        f"_m.setup({nonce!r}, {seed!r})\n"
+        f"_m.setup({nonce!r}, {seed!r}, {output_cap!r})\n"
         "del _s, _t, _m\n"
     )
 
@@ -237,7 +237,8 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
         runner = _Runner(launcher, limits, cwd)
         try:
             await runner.start()
-            status, cell = await runner.run(_setup_code(nonce, seed), limits.probe_timeout * 2)
+            status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024)),
+                                            limits.probe_timeout * 2)
         except Exception as e:
             ex.kernel_error = str(e).splitlines()[0] if str(e) else type(e).__name__
             return False
@@ -256,7 +257,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
         return "dead"
 
     try:
-        if not await fresh_kernel():
+        if not await fresh_kernel() and not await fresh_kernel():  # one retry: a start can fail once
             lost = "dead"
             mark_lost(plan.probe_ids(), "error", f"the kernel could not start: {ex.kernel_error}")
             ex.kernel_died_at = -1

@@ -21,12 +21,15 @@ _loads = _json.loads
 _state = {"nonce": None, "publish": None, "trace": None, "figures": None, "fig_init": None}
 
 
-def setup(nonce, seed):
-    """Called once per kernel, before student code: keep our own references, seed RNGs."""
+def setup(nonce, seed, output_cap=1 << 20):
+    """Called once per kernel, before student code: keep our own references, seed RNGs, and
+    drop printed output beyond ``output_cap`` characters per cell right here, so a flood costs
+    neither the kernel's time nor the grader's (the grader caps what it keeps too)."""
     from IPython.display import publish_display_data
 
     _state["nonce"] = nonce
     _state["publish"] = publish_display_data
+    _cap_output(output_cap)
     import random
 
     random.seed(seed)
@@ -39,6 +42,29 @@ def setup(nonce, seed):
     import torch
 
     torch.manual_seed(seed)
+
+
+def _cap_output(limit):
+    count = {"n": 0, "noted": False}
+    for name in ("stdout", "stderr"):
+        stream = getattr(_sys, name)
+        original = stream.write
+
+        def write(text, _original=original):
+            count["n"] += len(text)
+            if count["n"] <= limit:
+                return _original(text)
+            if not count["noted"]:
+                count["noted"] = True
+                _original("\n[grader: output beyond %d KiB dropped]\n" % (limit // 1024))
+            return len(text)
+
+        stream.write = write
+
+    def reset(*args):
+        count["n"], count["noted"] = 0, False
+
+    get_ipython().events.register("pre_run_cell", reset)  # noqa: F821
 
 
 def _ns():

@@ -134,10 +134,56 @@ class SandboxLauncher(Launcher):
         sockdir = self._dirs.pop(id(km), None)
         if sockdir:
             shutil.rmtree(sockdir, ignore_errors=True)
+        if self.uid is not None:
+            reap_uid(self.uid)
 
     def describe(self) -> str:
         who = f"uid {self.uid}" if self.uid is not None else f"uid {os.geteuid()} (not root)"
         return f"bubblewrap sandbox ({who})"
+
+
+def _pids_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("State:") and line.split()[1] in ("Z", "X"):
+                        break  # a zombie holds nothing but its pid
+                    if line.startswith("Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(entry))
+                        break
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def reap_uid(uid: int, wait: float = 5.0) -> None:
+    """Once a kernel is gone, wait until every process of its uid is gone too (the PID namespace
+    takes them down), killing stragglers: the next kernel of this worker starts from zero, and
+    nothing outlives its submission."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + wait
+    killed = False
+    while True:
+        pids = _pids_of(uid)
+        if not pids:
+            return
+        if time.monotonic() > deadline:
+            if killed:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            killed, deadline = True, time.monotonic() + wait
+        time.sleep(0.02)
 
 
 # ---- what is protected on this machine ---------------------------------------------------
