@@ -50,12 +50,13 @@ class _SpecManager(KernelSpecManager):
     argv: list[str] = []
     env: dict[str, str] = {}
     interrupt_mode = "signal"
+    metadata: dict = {}
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
         if kernel_name != KERNEL_NAME:
             raise NoSuchKernel(kernel_name)
         return KernelSpec(argv=list(self.argv), env=dict(self.env), display_name="grader",
-                          language="python", interrupt_mode=self.interrupt_mode, metadata={})
+                          language="python", interrupt_mode=self.interrupt_mode, metadata=dict(self.metadata))
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Launcher:
 
     def release(self, km) -> None:
         """Called once the kernel is gone: remove anything made for it."""
+
+    def close(self) -> None:
+        """Called once no more kernels will be started."""
 
     def describe(self) -> str:
         return "no sandbox: the kernel runs as you, with your files and network"

@@ -73,7 +73,10 @@ class SandboxLauncher(Launcher):
     def uid(self) -> int | None:
         return SANDBOX_UID + self.slot if os.geteuid() == 0 else None
 
-    def sandbox_argv(self, sockdir: str, inner: list[str]) -> list[str]:
+    def sandbox_argv(self, sockdir: str | list[str], inner: list[str]) -> list[str]:
+        """The full command: bwrap, its mounts and namespaces, the drop to an unprivileged uid,
+        the resource limits, then ``inner``. ``sockdir`` (one or more folders) is shared with the
+        grader read-write at the same path."""
         lim = self.limits
         mib = 1024 * 1024
         # as root, stay in the initial user namespace so setpriv can switch to a real unprivileged uid
@@ -95,8 +98,10 @@ class SandboxLauncher(Launcher):
                 argv += ["--ro-bind", p, p]
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
-                 "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work",
-                 "--bind", sockdir, sockdir, "--chdir", "/work"]
+                 "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work"]
+        for shared in [sockdir] if isinstance(sockdir, str) else sockdir:
+            argv += ["--bind", shared, shared]
+        argv += ["--chdir", "/work"]
         for k, v in kernel_env(self.extra_env, sandboxed=True).items():
             argv += ["--setenv", k, v]
         if self.uid is not None:

@@ -1,0 +1,254 @@
+"""The warm launch path: kernels forked from a per-worker fork server (zygote) that has
+already imported ipykernel, IPython, torch, numpy and matplotlib.
+
+Same interface as the cold launchers (launch.py, sandbox.py): the executor gets a kernel
+manager and nbclient drives it as usual. The zygote runs inside the worker's sandbox (the same
+bubblewrap command as a cold kernel), and each kernel it forks gets namespaces of its own (see
+zygote.py), so every submission still runs in a fresh process, in a private /work and /tmp,
+with no network, under the limits, and nothing it started survives it.
+
+jupyter_client's kernel provisioners are the extension point: ``ForkProvisioner`` (registered
+as the entry point ``grader-fork``) starts a kernel by asking the zygote instead of Popen.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+
+from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env
+from .model import Limits
+from .sandbox import SandboxLauncher, _pids_of
+
+ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
+PROVISIONER = "grader-fork"
+
+
+class ZygoteError(RuntimeError):
+    pass
+
+
+def _run_base() -> str:
+    """Where the zygote's folders live: outside /tmp and /work, which each kernel replaces by
+    a fresh tmpfs of its own (the folders are shared with the sandbox at the same path)."""
+    for base in (os.environ.get("GRADER_RUNDIR"), "/dev/shm", "/var/tmp"):
+        if base and os.path.isdir(base) and os.access(base, os.W_OK) and not base.startswith(("/tmp", "/work")):
+            return base
+    raise ZygoteError("no folder for the fork server outside /tmp (tried /dev/shm and /var/tmp)")
+
+
+class Zygote:
+    """One fork server process (in its own sandbox when ``sandbox`` is given)."""
+
+    def __init__(self, limits: Limits, sandbox: SandboxLauncher | None):
+        self.sandbox = sandbox
+        self.uid = sandbox.uid if sandbox else None
+        base = _run_base()
+        self.control = tempfile.mkdtemp(prefix="grader-zc-", dir=base)
+        self.spool = tempfile.mkdtemp(prefix="grader-zs-", dir=base)
+        self.log = Path(self.control + ".log")
+        for d in (self.control, self.spool):
+            if self.uid is not None:
+                os.chown(d, self.uid, self.uid)
+            os.chmod(d, 0o700)
+        disk = str(int(limits.disk_mb * 1024 * 1024))
+        python = os.path.realpath(sys.executable)
+        if sandbox:
+            inner = [python, "-c", ZYGOTE_SOURCE, self.control, "sandboxed", disk]
+            argv, env = sandbox.sandbox_argv([self.control, self.spool], inner), {"PATH": os.environ.get("PATH", "")}
+        else:
+            argv, env = [python, "-c", ZYGOTE_SOURCE, self.control, "plain", disk], kernel_env()
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                         env=env, start_new_session=True)
+        line = self.proc.stdout.readline()  # "ready" once the imports are done
+        if line.strip() != b"ready":
+            self.close()
+            raise ZygoteError(f"the fork server did not start: {self.log.read_text(errors='replace')[-300:]}")
+        self.host_pids = set(_pids_of(self.uid)) if self.uid is not None else set()
+
+    def request(self, obj: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            try:
+                s.connect(os.path.join(self.control, "zygote.sock"))
+                s.sendall((json.dumps(obj) + "\n").encode())
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError as e:
+                raise ZygoteError(f"the fork server is gone ({e})") from None
+        reply = json.loads(data or b"{}")
+        if "error" in reply:
+            raise ZygoteError(reply["error"])
+        return reply
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def settle(self, wait: float = 5.0) -> None:
+        """Wait until only the zygote itself runs as this worker's uid (a kernel's namespace is
+        torn down asynchronously), killing stragglers: the next kernel starts from zero."""
+        if self.uid is None:
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            extra = [p for p in _pids_of(self.uid) if p not in self.host_pids]
+            if not extra:
+                return
+            if time.monotonic() > deadline:
+                for pid in extra:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                return
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.proc.wait()
+        if self.uid is not None:
+            from .sandbox import reap_uid
+
+            reap_uid(self.uid)
+        shutil.rmtree(self.control, ignore_errors=True)
+        shutil.rmtree(self.spool, ignore_errors=True)
+        self.log.unlink(missing_ok=True)
+
+
+class _ForkedProcess:
+    """What LocalProvisioner expects of a Popen, for a kernel the zygote forked."""
+
+    stdout = stderr = stdin = None
+
+    def __init__(self, zygote: Zygote, pid: int):
+        self.zygote, self.pid, self.returncode = zygote, pid, None
+
+    def poll(self):
+        if self.returncode is None:
+            try:
+                self.returncode = self.zygote.request({"op": "poll", "pid": self.pid})["status"]
+            except ZygoteError:
+                self.returncode = -9  # no zygote, no kernel
+        return self.returncode
+
+    def wait(self, timeout=None):
+        while self.poll() is None:
+            time.sleep(0.005)
+        return self.returncode
+
+    def send_signal(self, sig):
+        try:
+            self.zygote.request({"op": "signal", "pid": self.pid, "sig": int(sig)})
+        except ZygoteError:
+            pass
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self):
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkProvisioner(LocalProvisioner):
+    """Starts the kernel by asking the worker's zygote to fork one."""
+
+    async def launch_kernel(self, cmd, **kwargs):
+        km = self.parent
+        reply = km.zygote.request({"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})
+        self.process = _ForkedProcess(km.zygote, int(reply["pid"]))
+        self.pid, self.pgid, self.cwd = self.process.pid, None, None
+        return self.connection_info
+
+    async def wait(self):
+        if self.process:
+            while await self.poll() is None:
+                await asyncio.sleep(0.005)
+            self.process = None
+        return 0
+
+
+class _ForkKernelManager(AsyncKernelManager):
+    zygote: Zygote
+    kernel_cwd: str | None = None
+    owner: int | None = None
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.owner is not None:
+            os.chown(self.connection_file, self.owner, self.owner)
+
+
+@dataclass
+class WarmLauncher(Launcher):
+    """Kernels forked from a pre-warmed zygote, sandboxed (``sandbox`` given) or not."""
+
+    limits: Limits = field(default_factory=Limits)
+    sandbox: SandboxLauncher | None = None
+    name: str = "warm"
+
+    def __post_init__(self):
+        self._zygote: Zygote | None = None
+        self._dirs: dict[int, str] = {}
+
+    @property
+    def zygote(self) -> Zygote:
+        if self._zygote is None or not self._zygote.alive():
+            if self._zygote is not None:
+                self._zygote.close()
+            self._zygote = Zygote(self.limits, self.sandbox)
+        return self._zygote
+
+    def kernel_manager(self) -> AsyncKernelManager:
+        zygote = self.zygote
+        d = tempfile.mkdtemp(prefix="k-", dir=zygote.spool)
+        if zygote.uid is not None:
+            os.chown(d, zygote.uid, zygote.uid)
+        ksm = _SpecManager()
+        ksm.argv = ["zygote"]  # not executed: the provisioner forks the kernel
+        ksm.interrupt_mode = "message"
+        ksm.metadata = {"kernel_provisioner": {"provisioner_name": PROVISIONER, "config": {}}}
+        km = _ForkKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+                                ip=os.path.join(d, "k"), connection_file=os.path.join(d, "kernel.json"))
+        km.zygote, km.owner = zygote, zygote.uid
+        km.kernel_cwd = None if self.sandbox else d
+        self._dirs[id(km)] = d
+        return km
+
+    def start_kwargs(self, cwd: str) -> dict:
+        return {}
+
+    def release(self, km) -> None:
+        d = self._dirs.pop(id(km), None)
+        if d:
+            shutil.rmtree(d, ignore_errors=True)
+        if self._zygote is not None:
+            self._zygote.settle()
+
+    def close(self) -> None:
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
+
+    def describe(self) -> str:
+        inner = self.sandbox.describe() if self.sandbox else "no sandbox: the kernel runs as you, with your files and network"
+        return f"{inner}, forked from a pre-warmed server"

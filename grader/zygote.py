@@ -1,0 +1,176 @@
+"""The fork server ("zygote"): one long-lived process per worker that has already imported
+ipykernel, IPython, torch, numpy and matplotlib, and forks a brand-new kernel process for each
+submission, so no submission pays those imports again.
+
+This file is never imported by the grader: its source is run as ``python -c`` inside the
+worker's sandbox (see forkserver.py). It never runs student code itself. Each kernel it forks:
+
+* is a new process (copy-on-write of the imports, nothing else: no student ever ran here);
+* when sandboxed, enters its own user, mount and PID namespaces: a fresh size-limited /work and
+  /tmp, the zygote's control folder hidden, and it is PID 1 of a namespace whose every process
+  dies with it (a daemon cannot outlive its submission);
+* dies if its supervisor or the zygote dies (PR_SET_PDEATHSIG).
+
+Protocol: one JSON request per connection on a Unix socket, one JSON reply.
+  {"op": "spawn", "connection_file": F, "cwd": D}  -> {"pid": supervisor pid}
+  {"op": "poll", "pid": P}                          -> {"status": exit code or null}
+  {"op": "signal", "pid": P, "sig": N}              -> {"ok": true}
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import warnings
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+PR_SET_PDEATHSIG = 1
+KERNEL_ARGS = ["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
+
+
+def preload():
+    """Everything a kernel for this course imports, imported once, here."""
+    saved = warnings.filters[:]
+    warnings.filterwarnings("ignore")
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.ipkernel  # noqa: F401
+    import IPython  # noqa: F401
+    import IPython.core.interactiveshell  # noqa: F401
+    import matplotlib  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import zmq  # noqa: F401
+    import jupyter_client.session  # noqa: F401
+    warnings.filters[:] = saved
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def _mount(src, target, fstype, flags, data):
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _check(_libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)), "mount " + target)
+
+
+def _isolate(control_dir, disk_bytes):
+    """New user, mount and PID namespaces for one kernel (the caller then forks: the child is
+    PID 1 of the new namespace)."""
+    uid, gid = os.getuid(), os.getgid()
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID), "unshare")
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write("%d %d 1" % (uid, uid))
+    with open("/proc/self/gid_map", "w") as f:
+        f.write("%d %d 1" % (gid, gid))
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    for target in ("/work", "/tmp"):
+        _mount("tmpfs", target, "tmpfs", 0, "size=%d,mode=1777" % disk_bytes)
+    _mount("tmpfs", control_dir, "tmpfs", 0, "size=4096,mode=0555")  # the kernel cannot ask for more kernels
+
+
+def _run_kernel(connection_file):
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(["-f", connection_file] + KERNEL_ARGS)
+    app.start()
+
+
+def _supervise(request, control_dir, sandboxed, disk_bytes):
+    """In the forked supervisor: isolate, fork the kernel, wait for it, report its status."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if sandboxed:
+        _isolate(control_dir, disk_bytes)
+    pid = os.fork()
+    if pid == 0:
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.chdir(request.get("cwd") or "/work")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            _run_kernel(request["connection_file"])
+        finally:
+            os._exit(0)
+    signal.signal(signal.SIGTERM, lambda *a: os.kill(pid, signal.SIGKILL))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            status = 0
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def serve(control_dir, sandboxed, disk_bytes):
+    preload()
+    path = os.path.join(control_dir, "zygote.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(16)
+    exits = {}
+    print("ready", flush=True)
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            try:
+                req = json.loads(data)
+                reply = _handle(req, exits, server, control_dir, sandboxed, disk_bytes)
+            except Exception as e:  # a bad request is answered, never fatal
+                reply = {"error": "%s: %s" % (type(e).__name__, e)}
+            conn.sendall((json.dumps(reply) + "\n").encode())
+
+
+def _handle(req, exits, server, control_dir, sandboxed, disk_bytes):
+    op = req.get("op")
+    if op == "spawn":
+        pid = os.fork()
+        if pid == 0:
+            try:
+                server.close()
+                _supervise(req, control_dir, sandboxed, disk_bytes)
+            except BaseException as e:
+                sys.stderr.write("zygote: kernel start failed: %s\n" % e)
+            os._exit(70)
+        return {"pid": pid}
+    if op == "poll":
+        pid = int(req["pid"])
+        if pid not in exits:
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if done:
+                exits[pid] = os.waitstatus_to_exitcode(status)
+        return {"status": exits.get(pid)}
+    if op == "signal":
+        try:
+            os.kill(int(req["pid"]), int(req["sig"]))
+        except ProcessLookupError:
+            pass
+        return {"ok": True}
+    raise ValueError("unknown op %r" % op)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2] == "sandboxed", int(sys.argv[3]))
