@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
-import time
 from pathlib import Path
 
 from .errors import InputError
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("paths", nargs="+")
     g.add_argument("--out", required=True, help="folder for <stem>.json per submission and grades.csv")
     g.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
+    g.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="notebooks graded at once, each worker with its own kernels (default: the number of cores)")
+    g.add_argument("--cold", action="store_true", help="start every kernel from scratch instead of forking it "
+                                                        "from a pre-warmed server (slower; same results)")
     common(g)
 
     v = sub.add_parser("validate", help="check a rubric and that the reference scores full marks")
@@ -74,18 +78,19 @@ def _rubric(args) -> Rubric:
     return rubric
 
 
-def _launcher(args, rubric: Rubric, fallback: bool = False):
+def _launcher(args, rubric: Rubric, fallback: bool = False, slot: int = 0, warm: bool = False,
+              checked: bool = False):
     from .sandbox import SandboxUnavailable, make_launcher
 
     if getattr(args, "no_sandbox", False):
-        return make_launcher(False, rubric.limits)
+        return make_launcher(False, rubric.limits, slot, warm)
     try:
-        return make_launcher(True, rubric.limits)
+        return make_launcher(True, rubric.limits, slot, warm, checked)
     except SandboxUnavailable as e:
         if fallback:  # a student checking their own notebook on their own machine
             print(f"grader: note: no sandbox on this machine ({e}); running your notebook unsandboxed",
                   file=sys.stderr)
-            return make_launcher(False, rubric.limits)
+            return make_launcher(False, rubric.limits, slot, warm)
         raise InputError(f"the sandbox cannot start here: {e}; run `grader doctor`, or pass --no-sandbox "
                          f"to grade without it") from None
 
@@ -117,46 +122,52 @@ def cmd_check(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grade import expected_values, find_notebooks, grade_many
-    from .report import csv_text, table, write_atomic, write_result
+    from .grade import _unique_names, expected_values, find_notebooks, grade_many
+    from .gradebook import Gradebook
+    from .progress import Progress
+    from .report import table, write_atomic, write_result
 
     rubric = _rubric(args)
     lang = args.lang or rubric.lang
+    if args.jobs < 1:
+        raise InputError("-j must be at least 1")
     paths = find_notebooks(args.paths)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError("--out must be a folder", args.out)
+    if not paths:
+        raise InputError("no .ipynb files found", " ".join(args.paths))
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.tmp"):  # left by a grader killed while writing; the real file is intact
         stale.unlink(missing_ok=True)
-    if not paths:
-        raise InputError("no .ipynb files found", " ".join(args.paths))
-    started = time.monotonic()
-    launcher = _launcher(args, rubric)
-    expected = expected_values(rubric, launcher)
-    done = []
+    jobs = min(args.jobs, len(paths))
+    launchers = [_launcher(args, rubric, slot=0, warm=not args.cold)]
+    launchers += [_launcher(args, rubric, slot=i, warm=not args.cold, checked=True) for i in range(1, jobs)]
+    book = Gradebook(out / "gradebook.sqlite")
+    names = [_unique_names(paths)[p] for p in paths]
+    progress = Progress(len(paths))
+    try:
+        expected = expected_values(rubric, launchers[0])
 
-    def previous(name: str):
-        if args.force:
-            return None
-        try:
-            return SubmissionResult.from_dict(json.loads((out / f"{name}.json").read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        def previous(name: str):
+            return None if args.force else book.previous(name)
 
-    def on_result(r, reused):
-        done.append(r)
-        if not reused:
-            write_result(out, r)
-        write_atomic(out / "grades.csv", csv_text(done, rubric))
-        print(f"[{len(done)}/{len(paths)}] {r.submission}: "
-              + (f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else f"error: {r.error}")
-              + (" (unchanged, kept)" if reused else ""), file=sys.stderr, flush=True)
+        def on_result(r, kept):
+            if not kept:
+                book.record(r)
+                write_result(out, r)
+            progress.update(r, kept)
 
-    results = grade_many(paths, rubric, expected, lang, on_result=on_result, launcher=launcher, previous=previous)
+        results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,
+                             previous=previous)
+        write_atomic(out / "grades.csv", book.csv(rubric, names))
+    finally:
+        book.close()
+        for launcher in launchers:
+            launcher.close()
     print(table(results, rubric))
-    print(f"\n{len(results)} notebooks in {time.monotonic() - started:.1f} s; results in {out}/; "
-          f"kernels: {launcher.describe()}")
+    print(f"\n{progress.summary()}\nresults in {out}/ (gradebook.sqlite, grades.csv, one .json per submission); "
+          f"kernels: {launchers[0].describe()}, {jobs} worker{'s' if jobs > 1 else ''}")
     return 0
 
 

@@ -9,6 +9,8 @@ import asyncio
 import hashlib
 import json
 import os
+import queue
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -153,25 +155,55 @@ def grading_key(rubric: Rubric, lang: str) -> str:
 
 def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
                on_result: Callable[[SubmissionResult, bool], None] | None = None,
-               launcher: Launcher | None = None,
+               launchers: list[Launcher] | None = None,
                previous: Callable[[str], SubmissionResult | None] | None = None) -> list[SubmissionResult]:
-    """Grade each path in order. ``previous(name)`` may return an earlier result; it is kept
-    when the notebook and the grading key are unchanged (``on_result(r, reused=True)``)."""
-    results = []
+    """Grade the paths with one worker thread per launcher (each its own kernels), and return
+    the results in the order of ``paths``, whatever order they finish in.
+
+    ``previous(name)`` may return an earlier result: it is kept when the notebook and the
+    grading key are unchanged. ``on_result(result, kept)`` is called in this thread, as results
+    arrive, so it may write files and databases without locks."""
+    launchers = launchers or [Launcher()]
     names = _unique_names(paths)
     key = grading_key(rubric, lang)
-    for path in paths:
+    results: list[SubmissionResult | None] = [None] * len(paths)
+    todo: queue.Queue[int] = queue.Queue()
+    done: queue.Queue[tuple[int, SubmissionResult, bool]] = queue.Queue()
+    for i, path in enumerate(paths):
         digest = file_sha256(path)
         old = previous(names[path]) if previous else None
-        if old is not None and old.notebook_sha256 == digest and old.rubric_sha256 == key and digest:
-            r, reused = old, True
+        if old is not None and digest and old.notebook_sha256 == digest and old.rubric_sha256 == key:
+            done.put((i, old, True))
         else:
-            r = grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=names[path])
-            r.notebook_sha256, r.rubric_sha256, reused = digest, key, False
-        results.append(r)
+            todo.put(i)
+
+    def worker(launcher: Launcher) -> None:
+        while True:
+            try:
+                i = todo.get_nowait()
+            except queue.Empty:
+                return
+            path = paths[i]
+            try:
+                r = grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=names[path])
+            except Exception as e:  # never lose a submission to a grader bug
+                r = SubmissionResult(names[path], "error", f"internal grader error: {type(e).__name__}: {e}",
+                                     0.0, sum(c.points for _, c in rubric.checks()), [])
+            r.notebook_sha256, r.rubric_sha256 = file_sha256(path), key
+            done.put((i, r, False))
+
+    threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)
+               for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]]
+    for th in threads:
+        th.start()
+    for _ in range(len(paths)):
+        i, r, kept = done.get()
+        results[i] = r
         if on_result:
-            on_result(r, reused)
-    return results
+            on_result(r, kept)
+    for th in threads:
+        th.join()
+    return [r for r in results if r is not None]
 
 
 def _unique_names(paths: list[Path]) -> dict[Path, str]:

@@ -238,7 +238,8 @@ def op_trace_stop(req):
             entry["input"] = _tensor(arg, False)
             key = (c["name"], str(arg.detach().tolist()) if arg.numel() <= max_numel else id(arg))
             fn = ns.get(c["name"])
-            if callable(fn) and key not in seen and arg.numel() <= max_numel and len(seen) < MAX_CALLS:
+            if callable(fn) and key not in seen and arg.numel() <= max_numel and len(seen) < MAX_CALLS \
+                    and not req.get("abort"):
                 seen.add(key)
                 entry["gradcheck"] = _gradcheck(fn, arg, eps)
         out.append(entry)

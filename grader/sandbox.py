@@ -288,12 +288,20 @@ class SandboxUnavailable(Exception):
     pass
 
 
-def make_launcher(sandbox: bool, limits: Limits, slot: int = 0) -> Launcher:
+def make_launcher(sandbox: bool, limits: Limits, slot: int = 0, warm: bool = False,
+                  checked: bool = False) -> Launcher:
     """The one place that picks how kernels start: sandboxed (the default) or, only when asked
-    for, a plain local process."""
-    if not sandbox:
-        return Launcher(name="none")
-    ok, detail = probe_sandbox()
-    if not ok:
-        raise SandboxUnavailable(detail)
-    return SandboxLauncher(limits=limits, slot=slot)
+    for, a plain local process; each either cold (a new Python per kernel) or warm (forked from
+    a pre-warmed server). ``slot`` is the worker number (its own uid in the sandbox)."""
+    box = None
+    if sandbox:
+        if not checked:
+            ok, detail = probe_sandbox()
+            if not ok:
+                raise SandboxUnavailable(detail)
+        box = SandboxLauncher(limits=limits, slot=slot)
+    if warm:
+        from .forkserver import WarmLauncher
+
+        return WarmLauncher(limits=limits, sandbox=box)
+    return box or Launcher(name="none")

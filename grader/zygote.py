@@ -87,33 +87,50 @@ def _run_kernel(connection_file):
     app.start()
 
 
+def _wait_for(pid):
+    while True:
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            return 0
+        except InterruptedError:
+            continue
+
+
 def _supervise(request, control_dir, sandboxed, disk_bytes):
-    """In the forked supervisor: isolate, fork the kernel, wait for it, report its status."""
+    """In the forked supervisor: isolate, then fork a small init (PID 1 of the new namespace,
+    so the kernel is an ordinary process that can be killed from inside, like a cold kernel)
+    which forks the kernel and waits for it. When the init exits, the namespace and everything
+    in it dies."""
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if sandboxed:
         _isolate(control_dir, disk_bytes)
-    pid = os.fork()
-    if pid == 0:
+    init = os.fork()
+    if init == 0:
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        os.chdir(request.get("cwd") or "/work")
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            _run_kernel(request["connection_file"])
-        finally:
-            os._exit(0)
-    signal.signal(signal.SIGTERM, lambda *a: os.kill(pid, signal.SIGKILL))
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except ChildProcessError:
-            status = 0
-            break
-        except InterruptedError:
-            continue
-    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        kernel = os.fork()
+        if kernel == 0:
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            os.chdir(request.get("cwd") or "/work")
+            for sig in (signal.SIGTERM, signal.SIGCHLD):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            try:
+                _run_kernel(request["connection_file"])
+            finally:
+                os._exit(0)
+        code = 0
+        while True:  # reap everything; leave when the kernel is gone
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid == kernel:
+                code = os.waitstatus_to_exitcode(status)
+                break
+        os._exit(code & 0xFF)
+    signal.signal(signal.SIGTERM, lambda *a: os.kill(init, signal.SIGKILL))
+    os._exit(_wait_for(init) & 0xFF)
 
 
 def serve(control_dir, sandboxed, disk_bytes):

@@ -168,7 +168,8 @@ def test_no_process_left_behind(hostile_batch):
 
 def test_flood_is_capped(hostile_batch):
     out = hostile_batch["root"] / "out"
-    assert max(p.stat().st_size for p in out.iterdir()) < 200_000
+    assert max(p.stat().st_size for p in out.glob("*.json")) < 100_000
+    assert (out / "gradebook.sqlite").stat().st_size < 2_000_000
 
 
 def test_patched_comparisons_change_nothing(hostile_batch):
@@ -202,8 +203,8 @@ def test_kill_9_mid_batch_loses_nothing_and_resumes(tmp_path):
     assert _sandbox_processes() == []  # the kernel died with the grader
     again = run_cli("grade", str(subs), "--out", str(out), "--lang", "en")
     assert again.returncode == 0, again.stderr
-    assert again.stderr.count("(unchanged, kept)") == len(first)
+    assert f"({len(first)} unchanged, kept)" in again.stdout
     assert len(list(out.glob("*.json"))) == 4
     assert not list(out.glob(".*.tmp"))
     forced = run_cli("grade", str(subs), "--out", str(out), "--lang", "en", "--force")
-    assert "(unchanged, kept)" not in forced.stderr
+    assert "(0 unchanged, kept)" in forced.stdout
