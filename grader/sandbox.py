@@ -143,7 +143,7 @@ class SandboxLauncher(Launcher):
             reap_uid(self.uid)
 
     def describe(self) -> str:
-        who = f"uid {self.uid}" if self.uid is not None else f"uid {os.geteuid()} (not root)"
+        who = "an unprivileged uid per worker" if self.uid is not None else "your uid, in a user namespace"
         return f"bubblewrap sandbox ({who})"
 
 

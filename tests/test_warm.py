@@ -1,0 +1,124 @@
+"""The warm launch path: kernels forked from a pre-warmed server share nothing, and a batch
+graded with several workers gives exactly the results of one worker."""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sqlite3
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.execute import Plan, execute
+from grader.model import Limits
+from grader.sandbox import make_launcher
+
+from .conftest import SUBMISSIONS, run_cli
+
+LIMITS = Limits(cell_timeout=5, probe_timeout=10, interrupt_grace=2)
+SANDBOX = shutil.which("bwrap") is not None
+
+POLLUTE = [
+    "import torch, random, os, builtins\n"
+    "torch.set_default_dtype(torch.float64)\n"
+    "torch.manual_seed(1234); random.seed(1234)\n"
+    "torch.allclose = lambda *a, **k: True\n"
+    "builtins.injected = 42\n"
+    "open('left_behind.txt', 'w').write('state')\n"
+    "import matplotlib.pyplot as plt\nplt.plot([1, 2], [3, 4])\n"
+    "os.environ['POLLUTED'] = '1'\n"
+    "marker = 'from the first submission'",
+]
+OBSERVE = {
+    "dtype": "torch.get_default_dtype() == torch.float32",
+    "rand": "torch.rand(2)",
+    "allclose_ok": "torch.allclose(torch.zeros(1), torch.ones(1))",
+    "builtins_clean": "not hasattr(__import__('builtins'), 'injected')",
+    "files": "len(os.listdir('.'))",
+    "figures": "len(plt.get_fignums())",
+    "env": "os.environ.get('POLLUTED')",
+    "marker": "'marker' in globals()",
+}
+
+
+def _observe(launcher):
+    cells = ["import torch, os, matplotlib.pyplot as plt"]
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": OBSERVE})
+    ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(c) for c in cells]), plan, LIMITS, 0, launcher))
+    return ex.captures["p"]
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+def test_no_state_passes_between_forked_kernels(sandbox):
+    launcher = make_launcher(sandbox, LIMITS, warm=True)
+    try:
+        clean = _observe(launcher)
+        polluter = new_notebook(cells=[new_code_cell(c) for c in POLLUTE])
+        ex = asyncio.run(execute(polluter, Plan(), LIMITS, 0, launcher))
+        assert [c.status for c in ex.cells] == ["ok"]
+        after = _observe(launcher)
+    finally:
+        launcher.close()
+    assert after == clean
+    values = {k: v.get("value") for k, v in after.items()}
+    assert values["allclose_ok"] is False and values["builtins_clean"] is True and values["figures"] == 0
+    assert values["marker"] is False and after["env"] == {"type": "none"}
+
+
+def test_seeded_values_equal_cold_and_warm():
+    cold, warm = make_launcher(False, LIMITS), make_launcher(False, LIMITS, warm=True)
+    try:
+        plan = Plan()
+        plan.add(0, "post", "p", {"op": "values", "exprs": {"r": "torch.randn(3)", "d": "torch.get_default_dtype() == torch.float32"}})
+        nb = new_notebook(cells=[new_code_cell("import torch")])
+        a = asyncio.run(execute(nb, plan, LIMITS, 0, cold)).captures["p"]
+        b = asyncio.run(execute(nb, plan, LIMITS, 0, warm)).captures["p"]
+    finally:
+        warm.close()
+    assert a == b and a["d"]["value"] is True
+
+
+def test_parallel_results_identical_to_one_worker(tmp_path, expected):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("reference", "typical_mistakes", "seed_answers", "hardcoded_f", "kills_kernel", "not_a_notebook"):
+        shutil.copy(SUBMISSIONS / f"{name}.ipynb", subs)
+    outs = {}
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}"
+        proc = run_cli("grade", str(subs), "--out", str(out), "-j", jobs, "--lang", "en")
+        assert proc.returncode == 0, proc.stderr
+        table = proc.stdout.split("\n\n")[0]
+        results = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+        for r in results.values():
+            r.pop("seconds")
+        outs[jobs] = (table, results, (out / "grades.csv").read_text())
+    assert outs["1"] == outs["2"]
+
+
+def test_gradebook_rows_and_rerun(tmp_path, expected):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("reference", "typical_mistakes"):
+        shutil.copy(SUBMISSIONS / f"{name}.ipynb", subs)
+    out = tmp_path / "out"
+    assert run_cli("grade", str(subs), "--out", str(out)).returncode == 0
+    db = sqlite3.connect(out / "gradebook.sqlite")
+    rows = db.execute("SELECT submission, score, notebook_sha256, rubric_sha256 FROM submissions ORDER BY 1").fetchall()
+    assert [(r[0], r[1]) for r in rows] == [("reference", 100.0), ("typical_mistakes", 56.0)]
+    assert all(len(r[2]) == 64 and len(r[3]) == 64 for r in rows)
+    n_checks = db.execute("SELECT COUNT(*) FROM checks WHERE submission = 'reference'").fetchone()[0]
+    assert n_checks == 23
+    failed = db.execute("SELECT check_name FROM checks WHERE submission = 'typical_mistakes' AND status = 'fail' "
+                        "ORDER BY 1").fetchall()
+    assert ("no-cos",) in failed
+    db.close()
+    # change one notebook: only it is graded again
+    nb = json.loads((subs / "typical_mistakes.ipynb").read_text())
+    nb["cells"].append({"cell_type": "markdown", "id": "extra", "metadata": {}, "source": "changed"})
+    (subs / "typical_mistakes.ipynb").write_text(json.dumps(nb))
+    again = run_cli("grade", str(subs), "--out", str(out))
+    assert "(1 unchanged, kept)" in again.stdout
+    assert (out / "grades.csv").read_text().splitlines()[1].startswith("reference,10,5,5,10,10,10,10,10,15,15,100,100,graded")
