@@ -154,6 +154,13 @@ class _Runner:
         if self.client is None:
             return
         km = self.client.km
+        try:  # kill and reap at once (the provisioner's own wait polls every 100 ms)
+            process = getattr(getattr(km, "provisioner", None), "process", None)
+            if process is not None:
+                process.kill()
+                await asyncio.get_running_loop().run_in_executor(None, process.wait)
+        except Exception:
+            pass
         try:
             if km is not None and km.has_kernel:
                 await km.shutdown_kernel(now=True)

@@ -42,6 +42,18 @@ def setup(nonce, seed, output_cap=1 << 20):
     import torch
 
     torch.manual_seed(seed)
+    import threading
+
+    threading.Thread(target=_warm_imports, daemon=True).start()
+
+
+def _warm_imports():
+    """Import matplotlib while the first cells run (on another core): exercise 5 needs it and
+    the figure probe would otherwise pay for it. Nothing else is touched."""
+    try:
+        import matplotlib.figure  # noqa: F401
+    except Exception:
+        pass
 
 
 def _cap_output(limit):

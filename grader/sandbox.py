@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -133,7 +134,8 @@ class SandboxLauncher(Launcher):
         return km
 
     def start_kwargs(self, cwd: str) -> dict:
-        return {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}}
+        # the kernel's own stderr is not the student's output (that comes as messages): drop it
+        return {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "stderr": subprocess.DEVNULL}
 
     def release(self, km) -> None:
         sockdir = self._dirs.pop(id(km), None)
@@ -254,8 +256,25 @@ def sandbox_facts(limits: Limits | None = None) -> tuple[dict | None, str]:
 
 
 def probe_sandbox() -> tuple[bool, str]:
-    facts, why = sandbox_facts()
-    return (facts is not None, why or f"kernels run as uid {facts['uid']}")
+    """Quick: can the exact sandbox command start here? (``grader doctor`` checks far more.)"""
+    import subprocess
+
+    if not bwrap_path():
+        return False, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
+    launcher = SandboxLauncher()
+    sockdir = tempfile.mkdtemp(prefix="grader-probe-")
+    try:
+        if launcher.uid is not None:
+            os.chown(sockdir, launcher.uid, launcher.uid)
+        p = subprocess.run(launcher.sandbox_argv(sockdir, ["/bin/true"]), capture_output=True, text=True, timeout=30)
+        if p.returncode != 0:
+            lines = (p.stderr or p.stdout).strip().splitlines()
+            return False, f"bwrap failed: {lines[-1] if lines else p.returncode}"
+        return True, "starts"
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"bwrap could not run: {e}"
+    finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
 
 
 def protections(limits: Limits) -> list[Protection]:
