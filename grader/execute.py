@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from queue import Empty
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +76,48 @@ def _probe_code(batch: dict[str, dict]) -> str:
     return f"__import__('__grader_probe__').run({json.dumps(ordered)!r})"
 
 
+async def _wait_for_ready(km, kc, timeout: float) -> None:
+    """The kernel answers kernel_info on shell and its status reaches us on IOPub.
+
+    Like jupyter_client's wait_for_ready, without its final 0.2 s of listening for stray IOPub
+    messages (nbclient ignores messages that are not replies to its own requests anyway)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg_id = kc.kernel_info()
+        try:
+            reply = await kc.shell_channel.get_msg(timeout=1)
+        except Empty:
+            reply = None
+        if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
+            end = time.monotonic() + 0.05  # not yet subscribed? ask again (ZeroMQ's slow joiner)
+            while time.monotonic() < end:  # proof that IOPub is subscribed: this request's status
+                try:
+                    msg = await kc.iopub_channel.get_msg(timeout=max(0.01, end - time.monotonic()))
+                except Empty:
+                    break
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    return
+        if not await km.is_alive():
+            raise RuntimeError("Kernel died before replying to kernel_info")
+    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+
 class _CappedClient(NotebookClient):
     """nbclient, keeping at most ``output_cap`` bytes of output per cell (the grader's own
     probe data aside): a notebook that prints without end cannot fill the grader's memory."""
 
     output_cap = 1 << 20
+
+    async def _async_poll_kernel_alive(self) -> None:
+        """nbclient's own check runs once a second; a dead kernel is noticed within 50 ms here."""
+        while True:
+            await asyncio.sleep(0.05)
+            try:
+                await self._async_check_alive()
+            except DeadKernelError:
+                assert self.task_poll_for_reply is not None
+                self.task_poll_for_reply.cancel()
+                return
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
@@ -119,7 +157,11 @@ class _Runner:
         self.client.km = km
         self.client.output_cap = int(self.limits.output_kb * 1024)
         await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
-        await self.client.async_start_new_kernel_client()
+        kc = km.client()
+        kc.allow_stdin = False
+        self.client.kc = kc
+        kc.start_channels()
+        await _wait_for_ready(km, kc, 60)
 
     async def run(self, source: str, timeout: float) -> tuple[str, Any]:
         """Run one cell. Returns (status, cell) with status ok | error | timeout | dead."""

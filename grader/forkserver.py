@@ -174,8 +174,9 @@ class ForkProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
-        reply = km.zygote.request({"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})
-        self.process = _ForkedProcess(km.zygote, int(reply["pid"]))
+        pid = km.prespawned or km.zygote.request(
+            {"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})["pid"]
+        self.process = _ForkedProcess(km.zygote, int(pid))
         self.pid, self.pgid, self.cwd = self.process.pid, None, None
         return self.connection_info
 
@@ -191,6 +192,7 @@ class _ForkKernelManager(AsyncKernelManager):
     zygote: Zygote
     kernel_cwd: str | None = None
     owner: int | None = None
+    prespawned: int | None = None  # the kernel was forked ahead of time, while the last one was judged
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
@@ -209,6 +211,7 @@ class WarmLauncher(Launcher):
     def __post_init__(self):
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}
+        self._next: _ForkKernelManager | None = None
 
     @property
     def zygote(self) -> Zygote:
@@ -219,6 +222,25 @@ class WarmLauncher(Launcher):
         return self._zygote
 
     def kernel_manager(self) -> AsyncKernelManager:
+        km, self._next = self._next, None
+        if km is not None and self._zygote is not None and km.zygote is self._zygote and self._zygote.alive():
+            return km
+        if km is not None:
+            self.release(km, prepare=False)
+        return self._new_manager()
+
+    def _prepare(self) -> None:
+        """Fork the next kernel now, so it boots while the grader judges this submission."""
+        try:
+            km = self._new_manager()
+            km.write_connection_file()
+            km.prespawned = int(km.zygote.request(
+                {"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})["pid"])
+            self._next = km
+        except (ZygoteError, OSError, ValueError, KeyError):
+            self._next = None
+
+    def _new_manager(self) -> "_ForkKernelManager":
         zygote = self.zygote
         d = tempfile.mkdtemp(prefix="k-", dir=zygote.spool)
         if zygote.uid is not None:
@@ -237,14 +259,20 @@ class WarmLauncher(Launcher):
     def start_kwargs(self, cwd: str) -> dict:
         return {}
 
-    def release(self, km) -> None:
+    def release(self, km, prepare: bool = True) -> None:
         d = self._dirs.pop(id(km), None)
         if d:
             shutil.rmtree(d, ignore_errors=True)
         if self._zygote is not None:
             self._zygote.settle()
+            if prepare and self._next is None:
+                self._prepare()
 
     def close(self) -> None:
+        km, self._next = self._next, None
+        if km is not None and km.prespawned and self._zygote is not None:
+            _ForkedProcess(self._zygote, km.prespawned).kill()
+            self.release(km, prepare=False)
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None

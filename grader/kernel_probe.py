@@ -30,6 +30,10 @@ def setup(nonce, seed, output_cap=1 << 20):
     _state["nonce"] = nonce
     _state["publish"] = publish_display_data
     _cap_output(output_cap)
+    try:  # the grader reads only the exception's type and message: skip the costly context
+        get_ipython().InteractiveTB.set_mode(mode="Minimal")  # noqa: F821
+    except Exception:
+        pass
     import random
 
     random.seed(seed)

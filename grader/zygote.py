@@ -40,12 +40,31 @@ def preload():
     import IPython.core.interactiveshell  # noqa: F401
     import matplotlib  # noqa: F401
     import matplotlib.figure  # noqa: F401
-    import matplotlib.pyplot  # noqa: F401
+    import matplotlib.pyplot
     import numpy  # noqa: F401
     import torch  # noqa: F401
     import zmq  # noqa: F401
     import jupyter_client.session  # noqa: F401
+    for name in ("ipykernel.debugger", "ipykernel.zmqshell", "ipykernel.comm", "ipykernel.iostream",
+                 "ipykernel.heartbeat", "ipykernel.control", "ipykernel.eventloops", "IPython.core.completer",
+                 "IPython.display", "matplotlib_inline.backend_inline", "PIL.Image", "numpy.linalg",
+                 "torch.fx.experimental.symbolic_shapes"):  # (backward with a gradient loads sympy)
+        try:  # modules a kernel loads on start or on first use
+            __import__(name)
+        except Exception:
+            pass
+    try:  # fonts, axes and line machinery set up once (plt.close leaves pyplot empty)
+        plt = matplotlib.pyplot
+        fig = plt.figure()
+        fig.add_subplot().plot([0, 1], [0, 1], label="x")
+        plt.close(fig)
+    except Exception:
+        pass
     warnings.filters[:] = saved
+    import gc
+
+    gc.collect()
+    gc.freeze()  # keep the imported objects out of every child's garbage collections: fewer copied pages
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
