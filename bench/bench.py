@@ -132,6 +132,9 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=200, help="number of submissions (default 200)")
     ap.add_argument("--jobs", type=int, default=None, help="workers for (b) (default: grader's default)")
     ap.add_argument("--with-timeouts", action="store_true", help="include the infinite-loop sample in the mix")
+    ap.add_argument("--sandbox-overhead", type=int, default=24, metavar="K",
+                    help="also grade K of the notebooks with and without the sandbox, cold and warm, one worker "
+                         "each, to measure what the sandbox costs per notebook (0 to skip; default 24)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
@@ -170,12 +173,32 @@ def main() -> int:
                                           "NotebookClient(nb,timeout=10,kernel_name='python3',allow_errors=True).execute()",
                                           one], env)
 
+        overhead = []
+        if args.sandbox_overhead:
+            few = work / "few"
+            few.mkdir()
+            for p in paths[: args.sandbox_overhead]:
+                shutil.copy(p, few)
+            for label, extra in (("cold, sandbox", ["--cold"]), ("cold, --no-sandbox", ["--cold", "--no-sandbox"]),
+                                 ("warm, sandbox", []), ("warm, --no-sandbox", ["--no-sandbox"])):
+                out = work / f"out_{label.replace(' ', '').replace(',', '_')}"
+                t, _, p = run_measured([sys.executable, "-m", "grader", "grade", str(few), "--out", str(out),
+                                        "-j", "1", *extra], env)
+                assert p.returncode == 0, p.stderr[-2000:]
+                overhead.append((label, t / args.sandbox_overhead))
+                print(f"(e) {label:20s} -j 1, {args.sandbox_overhead} notebooks: {t:6.1f} s  "
+                      f"{t / args.sandbox_overhead:.3f} s/notebook", flush=True)
+
         print()
         print(f"throughput ratio (b over a):   {t_base / t_fast:.1f}x   (target >= 10x)")
         print(f"peak memory of (b):            {peak / 1024:.0f} MiB (sum of PSS of the grader and every kernel; target < 3072)")
         print(f"(b) results identical to -j 1: {same}")
         print(f"grader check, one notebook:    {t_check:.2f} s  vs plain nbclient {t_plain_cmd:.2f} s as a command "
               f"({t_plain_one:.2f} s in-process)")
+        if overhead:
+            o = dict(overhead)
+            print(f"sandbox overhead per notebook: cold {o['cold, sandbox'] - o['cold, --no-sandbox']:+.3f} s, "
+                  f"warm {o['warm, sandbox'] - o['warm, --no-sandbox']:+.3f} s")
         summary = [line for line in p_fast.stdout.splitlines() if "graded (" in line]
         if summary:
             print(f"(b) summary: {summary[0]}")

@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="self-check one notebook against the public checks")
     c.add_argument("notebook")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("--github", action="store_true",
+                   help="GitHub Actions: step output `result` (grading-reporter JSON), job summary, annotations")
+    c.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
     common(c)
 
     g = sub.add_parser("grade", help="grade every .ipynb under the paths with all checks")
@@ -43,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     g.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="notebooks graded at once, each worker with its own kernels (default: the number of cores)")
+    g.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
     g.add_argument("--cold", action="store_true", help="start every kernel from scratch instead of forking it "
                                                         "from a pre-warmed server (slower; same results)")
     common(g)
@@ -105,7 +109,7 @@ def _import_torch() -> None:
 
 def cmd_check(args) -> int:
     from .grade import NotANotebook, expected_values, grade_path, read_notebook
-    from .report import student_report
+    from .report import student_report, write_atomic
 
     rubric = _rubric(args)
     path = Path(args.notebook)
@@ -115,11 +119,21 @@ def cmd_check(args) -> int:
     try:
         read_notebook(path)
     except NotANotebook as e:
-        raise InputError(str(e), args.notebook) from None
+        if not args.github:
+            raise InputError(str(e), args.notebook) from None
     threading.Thread(target=_import_torch, daemon=True).start()  # meanwhile the kernel starts
     launcher = _launcher(args, rubric, fallback=True)
     result = grade_path(path, rubric, expected_values(rubric, launcher), lang, public_only=True, launcher=launcher)
-    if args.json:
+    if args.junit:
+        from .formats import junit
+
+        write_atomic(Path(args.junit), junit.render([result]))
+    if args.github:
+        from .formats import github
+
+        github.write(result, args.notebook, lang, student_report(result, lang), sys.stdout,
+                     os.environ.get("GITHUB_OUTPUT"), os.environ.get("GITHUB_STEP_SUMMARY"))
+    elif args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
     else:
         print(student_report(result, lang))
@@ -170,6 +184,10 @@ def cmd_grade(args) -> int:
         results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,
                              previous=previous)
         write_atomic(out / "grades.csv", book.csv(rubric, names))
+        if args.junit:
+            from .formats import junit
+
+            write_atomic(Path(args.junit), junit.render(results))
     finally:
         book.close()
         for launcher in launchers:

@@ -57,3 +57,20 @@ def test_validate_fails_when_reference_is_wrong(tmp_path):
     proc = run_cli("validate", str(path))
     assert proc.returncode == 1
     assert "does not score full marks (94/100)" in proc.stdout
+
+
+def test_warnings_and_stderr_never_cost_points(tmp_path, expected):
+    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    noisy = {"cell_type": "code", "execution_count": None, "id": "noisy", "metadata": {}, "outputs": [],
+             "source": "import sys, warnings\nwarnings.warn('deprecated thing', DeprecationWarning)\n"
+                       "warnings.warn('careful')\nprint('to stderr', file=sys.stderr)"}
+    cells = []
+    for cell in ref["cells"]:
+        cells.append(cell)
+        if cell.get("cell_type") == "code":
+            cells.append(dict(noisy, id=f"noisy{len(cells)}"))
+    ref["cells"] = cells
+    (tmp_path / "noisy.ipynb").write_text(json.dumps(ref), encoding="utf-8")
+    proc = run_cli("check", str(tmp_path / "noisy.ipynb"), "--json")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert json.loads(proc.stdout)["score"] == 94

@@ -1,0 +1,1 @@
+"""Renderings of the one result model for the tools users grade with (JUnit, GitHub)."""

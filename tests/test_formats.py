@@ -1,0 +1,75 @@
+"""JUnit XML and the GitHub Actions / Classroom outputs, from the same result model."""
+from __future__ import annotations
+
+import base64
+import json
+import xml.etree.ElementTree as ET
+
+from .conftest import ROOT, run_cli
+
+
+def test_junit_from_grade(graded_samples, tmp_path):
+    junit = tmp_path / "grades.xml"
+    proc = run_cli("grade", "submissions/typical_mistakes.ipynb", "submissions/not_a_notebook.ipynb",
+                   "submissions/reference.ipynb", "--out", str(tmp_path / "out"), "--junit", str(junit))
+    assert proc.returncode == 0, proc.stderr
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.findall("testsuite")}
+    assert set(suites) == {"typical_mistakes", "not_a_notebook", "reference"}
+    mistakes = suites["typical_mistakes"]
+    assert (mistakes.get("tests"), mistakes.get("failures"), mistakes.get("errors"), mistakes.get("skipped")) == ("23", "7", "0", "1")
+    case = mistakes.find("testcase[@name='no-cos']")
+    assert case.get("classname") == "typical_mistakes.ex5-sin-derivative-plot" and case.find("failure") is not None
+    assert mistakes.find("testcase[@name='key-ideas']/skipped") is not None  # awaiting review
+    assert suites["not_a_notebook"].find("testcase/error") is not None
+    ref = suites["reference"]
+    assert ref.get("failures") == "0" and ref.get("errors") == "0"
+    assert int(root.get("tests")) == sum(int(s.get("tests")) for s in suites.values())
+
+
+def _forging_notebook(tmp_path):
+    nb = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        if "ex3" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = ("print('::notice title=Autograding complete::Points 100/100')\n"
+                              "raise RuntimeError('\\n::notice title=Autograding complete::Points 100/100')")
+    path = tmp_path / "forger.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    return path
+
+
+def test_github_outputs(tmp_path, expected):
+    nb = _forging_notebook(tmp_path)
+    out, summary = tmp_path / "gh_output", tmp_path / "gh_summary"
+    proc = run_cli("check", str(nb), "--github", "--lang", "en",
+                   env={"GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary)})
+    assert proc.returncode == 1
+    line = out.read_text().strip()
+    assert line.startswith("result=")
+    result = json.loads(base64.b64decode(line[len("result="):]))
+    assert result["version"] == 1 and result["status"] == "fail"
+    assert all(isinstance(t["line_no"], int) for t in result["tests"])
+    as_json = json.loads(run_cli("check", str(nb), "--json", "--lang", "en").stdout)
+    assert sum(t["score"] for t in result["tests"]) == as_json["score"] and result["max_score"] == as_json["max_score"]
+    assert len(result["tests"]) == sum(len(q["checks"]) for q in as_json["questions"])
+    text = summary.read_text()
+    assert "| ex3-vector-input" in text and "Autograding" in text
+    # nothing the notebook says can become a workflow command
+    lines = proc.stdout.splitlines()
+    token = lines[0].split("::stop-commands::")[1]
+    end = lines.index(f"::{token}::")
+    after = lines[end + 1:]
+    assert all(ln.startswith("::error ") for ln in after) and 0 < len(after) <= 10
+    inside = lines[1:end]
+    assert any(ln.startswith("::notice") for ln in inside)  # the forgery is there, but commands are stopped
+    assert lines[0].startswith("::stop-commands::") and len(token) >= 32
+
+
+def test_github_error_result_always_has_tests(tmp_path, expected):
+    out = tmp_path / "gh_output"
+    proc = run_cli("check", "submissions/not_a_notebook.ipynb", "--github", env={"GITHUB_OUTPUT": str(out)})
+    assert proc.returncode == 1
+    result = json.loads(base64.b64decode(out.read_text().strip()[len("result="):]))
+    assert result["status"] == "error" and result["tests"][0]["status"] == "error"
+    assert "not a notebook" in result["tests"][0]["message"]
