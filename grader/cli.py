@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--github", action="store_true",
                    help="GitHub Actions: step output `result` (grading-reporter JSON), job summary, annotations")
     c.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
+    c.add_argument("--max-score", type=float, metavar="N",
+                   help="with --github: points this runner is worth in Classroom (scores are scaled to it)")
     common(c)
 
     g = sub.add_parser("grade", help="grade every .ipynb under the paths with all checks")
@@ -131,8 +133,10 @@ def cmd_check(args) -> int:
     if args.github:
         from .formats import github
 
+        if args.max_score is not None and args.max_score <= 0:
+            raise InputError("--max-score must be positive")
         github.write(result, args.notebook, lang, student_report(result, lang), sys.stdout,
-                     os.environ.get("GITHUB_OUTPUT"), os.environ.get("GITHUB_STEP_SUMMARY"))
+                     os.environ.get("GITHUB_OUTPUT"), os.environ.get("GITHUB_STEP_SUMMARY"), args.max_score)
     elif args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
     else:

@@ -73,3 +73,31 @@ def test_github_error_result_always_has_tests(tmp_path, expected):
     result = json.loads(base64.b64decode(out.read_text().strip()[len("result="):]))
     assert result["status"] == "error" and result["tests"][0]["status"] == "error"
     assert "not a notebook" in result["tests"][0]["message"]
+
+
+def test_action_and_classroom_workflow_are_well_formed():
+    import yaml
+
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    assert set(action["inputs"]) == {"notebook", "rubric", "python-version", "lang", "max-score", "timeout"}
+    assert action["runs"]["using"] == "composite"
+    for step in action["runs"]["steps"]:
+        assert "uses" in step or step.get("shell") == "bash"
+    assert action["outputs"]["result"]["value"] == "${{ steps.grade.outputs.result }}"
+    assert "--github" in action["runs"]["steps"][-1]["run"]
+    flow = yaml.safe_load((ROOT / "examples/github-classroom/.github/workflows/classroom.yml").read_text(encoding="utf-8"))
+    job = flow["jobs"]["run-autograding-tests"]
+    steps = {s.get("id"): s for s in job["steps"]}
+    reporter = job["steps"][-1]
+    assert reporter["uses"] == "classroom-resources/autograding-grading-reporter@v1"
+    assert reporter["with"]["runners"] == "grade-notebook" and "GRADE-NOTEBOOK_RESULTS" in reporter["env"]
+    assert "grade-notebook" in steps and flow["permissions"] == {"checks": "write", "actions": "read", "contents": "read"}
+
+
+def test_max_score_scales_the_reporter_result(tmp_path, expected):
+    out = tmp_path / "gh_output"
+    proc = run_cli("check", "submissions/reference.ipynb", "--github", "--max-score", "10",
+                   env={"GITHUB_OUTPUT": str(out)})
+    assert proc.returncode == 0, proc.stdout[-1000:]
+    result = json.loads(base64.b64decode(out.read_text().strip()[len("result="):]))
+    assert result["max_score"] == 10 and abs(sum(t["score"] for t in result["tests"]) - 10) < 1e-3

@@ -16,8 +16,10 @@ from ..model import SubmissionResult
 MAX_ANNOTATIONS = 10
 
 
-def reporter_result(r: SubmissionResult) -> dict:
-    """The grading-reporter schema: ``tests`` always present, ``line_no`` a number."""
+def reporter_result(r: SubmissionResult, max_score: float | None = None) -> dict:
+    """The grading-reporter schema: ``tests`` always present, ``line_no`` a number. With
+    ``max_score``, every score is scaled so that the runner is worth that many points."""
+    scale = (max_score / r.max_score) if max_score and r.max_score else 1.0
     tests = []
     if r.status == "error":
         tests.append({"name": "notebook", "status": "error", "score": 0, "message": (r.error or "")[:300],
@@ -25,12 +27,12 @@ def reporter_result(r: SubmissionResult) -> dict:
     for q in r.questions:
         for c in q.checks:
             status = "pass" if c.status == "pass" else "error" if c.status in ("error", "timeout") else "fail"
-            tests.append({"name": f"{q.id}: {c.name}", "status": status, "score": c.score,
+            tests.append({"name": f"{q.id}: {c.name}", "status": status, "score": round(c.score * scale, 4),
                           "message": c.message[:300], "test_code": "", "filename": "", "line_no": 0,
                           "execution_time": "0s"})
     status = "error" if r.status == "error" or any(t["status"] == "error" for t in tests) else \
         "fail" if any(t["status"] == "fail" for t in tests) else "pass"
-    return {"version": 1, "status": status, "max_score": r.max_score, "tests": tests}
+    return {"version": 1, "status": status, "max_score": max_score or r.max_score, "tests": tests}
 
 
 def _escape_data(s: str) -> str:
@@ -59,7 +61,7 @@ def _md(s: str) -> str:
 
 
 def write(r: SubmissionResult, notebook: str, lang: str, report: str, stdout: TextIO,
-          output_path: str | None, summary_path: str | None) -> None:
+          output_path: str | None, summary_path: str | None, max_score: float | None = None) -> None:
     """Print the report (commands stopped), the annotations, and write the step output and summary."""
     token = secrets.token_hex(16)
     stdout.write(f"::stop-commands::{token}\n{report}\n::{token}::\n")
@@ -74,7 +76,7 @@ def write(r: SubmissionResult, notebook: str, lang: str, report: str, stdout: Te
     if r.status == "error":
         stdout.write(f"::error file={_escape_property(notebook)},line=1,title=grader::{_escape_data(r.error or '')}\n")
     if output_path:
-        payload = base64.b64encode(json.dumps(reporter_result(r), ensure_ascii=False).encode()).decode()
+        payload = base64.b64encode(json.dumps(reporter_result(r, max_score), ensure_ascii=False).encode()).decode()
         with open(output_path, "a", encoding="utf-8") as f:
             f.write(f"result={payload}\n")
     if summary_path:
