@@ -66,7 +66,10 @@ class Zygote:
         disk = str(int(limits.disk_mb * 1024 * 1024))
         python = os.path.realpath(sys.executable)
         if sandbox:
-            inner = [python, "-c", ZYGOTE_SOURCE, self.control, "sandboxed", disk]
+            from .sandbox import python_paths
+
+            keep = [p for p in python_paths() if p.startswith("/tmp/")]  # a virtualenv under /tmp stays visible
+            inner = [python, "-c", ZYGOTE_SOURCE, self.control, "sandboxed", disk, *keep]
             argv, env = sandbox.sandbox_argv([self.control, self.spool], inner), {"PATH": os.environ.get("PATH", "")}
         else:
             argv, env = [python, "-c", ZYGOTE_SOURCE, self.control, "plain", disk], kernel_env()

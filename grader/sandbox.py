@@ -88,8 +88,11 @@ class SandboxLauncher(Launcher):
         for p in SYSTEM_PATHS:
             if os.path.lexists(p):
                 argv += ["--ro-bind", p, p] if not os.path.islink(p) else ["--symlink", os.readlink(p), p]
-        made: set[str] = set()
-        for p in python_paths():
+        argv += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
+                 "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work"]
+        made: set[str] = {"/tmp", "/work"}
+        for p in python_paths():  # after the tmpfs mounts: a virtualenv may live under /tmp
             if not any(p == s or p.startswith(s + os.sep) for s in SYSTEM_PATHS):
                 parts = Path(p).parents
                 for parent in reversed([str(q) for q in parts if str(q) != "/"]):
@@ -97,9 +100,6 @@ class SandboxLauncher(Launcher):
                         argv += ["--perms", "0755", "--dir", parent]
                         made.add(parent)
                 argv += ["--ro-bind", p, p]
-        argv += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
-                 "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work"]
         for shared in [sockdir] if isinstance(sockdir, str) else sockdir:
             argv += ["--bind", shared, shared]
         argv += ["--chdir", "/work"]

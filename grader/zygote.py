@@ -81,6 +81,25 @@ def _mount(src, target, fstype, flags, data):
     _check(_libc.mount(enc(src), enc(target), enc(fstype), flags, enc(data)), "mount " + target)
 
 
+KEEP_IN_TMP = []  # folders under /tmp that hold this Python (a virtualenv there): never hidden
+
+
+def _wipe_tmp():
+    import shutil
+
+    tops = {p.split("/")[2] for p in KEEP_IN_TMP}
+    for name in os.listdir("/tmp"):
+        if name not in tops:
+            path = os.path.join("/tmp", name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
 def _isolate(control_dir, disk_bytes):
     """New user, mount and PID namespaces for one kernel (the caller then forks: the child is
     PID 1 of the new namespace)."""
@@ -93,8 +112,11 @@ def _isolate(control_dir, disk_bytes):
     with open("/proc/self/gid_map", "w") as f:
         f.write("%d %d 1" % (gid, gid))
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-    for target in ("/work", "/tmp"):
-        _mount("tmpfs", target, "tmpfs", 0, "size=%d,mode=1777" % disk_bytes)
+    _mount("tmpfs", "/work", "tmpfs", 0, "size=%d,mode=1777" % disk_bytes)
+    if KEEP_IN_TMP:
+        _wipe_tmp()  # /tmp holds this Python: empty it instead of replacing it
+    else:
+        _mount("tmpfs", "/tmp", "tmpfs", 0, "size=%d,mode=1777" % disk_bytes)
     _mount("tmpfs", control_dir, "tmpfs", 0, "size=4096,mode=0555")  # the kernel cannot ask for more kernels
 
 
@@ -209,4 +231,5 @@ def _handle(req, exits, server, control_dir, sandboxed, disk_bytes):
 
 
 if __name__ == "__main__":
+    KEEP_IN_TMP[:] = sys.argv[4:]
     serve(sys.argv[1], sys.argv[2] == "sandboxed", int(sys.argv[3]))
