@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="notebooks graded at once, each worker with its own kernels (default: the number of cores)")
     g.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    g.add_argument("--feedback", action="store_true",
+                   help="also write <stem>.feedback.md and .feedback.html per submission in --out, for students")
     g.add_argument("--cold", action="store_true", help="start every kernel from scratch instead of forking it "
                                                         "from a pre-warmed server (slower; same results)")
     common(g)
@@ -183,6 +185,11 @@ def cmd_grade(args) -> int:
             if not kept:
                 book.record(r)
                 write_result(out, r)
+            if args.feedback:
+                from .formats import feedback
+
+                write_atomic(out / f"{r.submission}.feedback.md", feedback.markdown(r, lang))
+                write_atomic(out / f"{r.submission}.feedback.html", feedback.html_page(r, lang))
             progress.update(r, kept)
 
         results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,

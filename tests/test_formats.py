@@ -101,3 +101,17 @@ def test_max_score_scales_the_reporter_result(tmp_path, expected):
     assert proc.returncode == 0, proc.stdout[-1000:]
     result = json.loads(base64.b64decode(out.read_text().strip()[len("result="):]))
     assert result["max_score"] == 10 and abs(sum(t["score"] for t in result["tests"]) - 10) < 1e-3
+
+
+def test_feedback_files(tmp_path, expected):
+    out = tmp_path / "out"
+    proc = run_cli("grade", "submissions/hardcoded_f.ipynb", "submissions/not_a_notebook.ipynb", "--out", str(out),
+                   "--feedback", "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "hardcoded_f.feedback.md").read_text()
+    assert "**Total: 94.8571 / 100**" in md and "f-on-hidden-inputs" in md and "hidden inputs" in md
+    page = (out / "hardcoded_f.feedback.html").read_text()
+    assert page.startswith("<!doctype html>") and "Gradients through Python control flow" in page
+    assert "<section class='partial'>" in page and "4.8571 / 10" in page
+    assert "expected" not in md.split("f-on-hidden-inputs")[1].split("\n")[0].lower()
+    assert "could not be graded" in (out / "not_a_notebook.feedback.md").read_text()
