@@ -61,5 +61,6 @@ class Progress:
         wall = time.monotonic() - self.started
         median = statistics.median(self.seconds) if self.seconds else 0.0
         graded = self.done - self.errors
-        return (f"{graded} graded ({self.kept} unchanged, kept), {self.errors} errors, {self.timeouts} with timeouts; "
+        return (f"{graded} graded ({self.kept} unchanged, kept), {self.errors} could not be graded, "
+                f"{self.timeouts} with timeouts; "
                 f"wall time {wall:.1f} s, median {median:.2f} s per notebook")
