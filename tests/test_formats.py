@@ -115,3 +115,21 @@ def test_feedback_files(tmp_path, expected):
     assert "<section class='partial'>" in page and "4.8571 / 10" in page
     assert "expected" not in md.split("f-on-hidden-inputs")[1].split("\n")[0].lower()
     assert "could not be graded" in (out / "not_a_notebook.feedback.md").read_text()
+
+
+def test_pytest_plugin_one_test_per_public_check(tmp_path, expected):
+    import os
+    import subprocess
+    import sys
+
+    xml = tmp_path / "junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--grade", "submissions/typical_mistakes.ipynb",
+                           "--grade-lang", "en", "-p", "no:cacheprovider", f"--junitxml={xml}", "-q"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "7 failed, 14 passed, 1 skipped" in proc.stdout
+    assert "typical_mistakes.ipynb::ex5-sin-derivative-plot::no-cos" in proc.stdout
+    assert "f-on-hidden-inputs" not in proc.stdout  # hidden checks are not tests
+    root = ET.parse(xml).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert suite.get("tests") == "22" and suite.get("failures") == "7"
