@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="self-check one notebook against the public checks")
     c.add_argument("notebook")
     c.add_argument("--json", action="store_true", help="print the result as JSON")
+    c.add_argument("--question", metavar="ID", help="only this question's public checks")
     c.add_argument("--github", action="store_true",
                    help="GitHub Actions: step output `result` (grading-reporter JSON), job summary, annotations")
     c.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
@@ -115,7 +116,13 @@ def cmd_check(args) -> int:
     from .grade import NotANotebook, expected_values, grade_path, read_notebook
     from .report import student_report, write_atomic
 
-    rubric = _rubric(args)
+    rubric = full = _rubric(args)
+    if args.question:
+        chosen = tuple(q for q in rubric.questions if q.id == args.question)
+        if not chosen:
+            raise InputError(f"--question {args.question}: no such question (known: "
+                             f"{', '.join(q.id for q in rubric.questions)})")
+        rubric = dataclasses.replace(rubric, questions=chosen)
     path = Path(args.notebook)
     if not path.is_file():
         raise InputError("no such notebook", args.notebook)
@@ -127,7 +134,8 @@ def cmd_check(args) -> int:
             raise InputError(str(e), args.notebook) from None
     threading.Thread(target=_import_torch, daemon=True).start()  # meanwhile the kernel starts
     launcher = _launcher(args, rubric, fallback=True)
-    result = grade_path(path, rubric, expected_values(rubric, launcher), lang, public_only=True, launcher=launcher)
+    expected = expected_values(full, launcher)  # always every check's: the cache is shared
+    result = grade_path(path, rubric, expected, lang, public_only=True, launcher=launcher)
     if args.junit:
         from .formats import junit
 

@@ -25,6 +25,7 @@ KERNEL_ENV = {
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     "JUPYTER_PLATFORM_DIRS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
+    "GRADER_INSIDE": "1",  # grader.check() in a notebook being graded does nothing
 }
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
               "LD_LIBRARY_PATH", "VIRTUAL_ENV", "SYSTEMROOT")

@@ -133,3 +133,32 @@ def test_pytest_plugin_one_test_per_public_check(tmp_path, expected):
     root = ET.parse(xml).getroot()
     suite = root if root.tag == "testsuite" else root.find("testsuite")
     assert suite.get("tests") == "22" and suite.get("failures") == "7"
+
+
+def test_in_notebook_self_check(tmp_path, expected):
+    """A student's own kernel (plain nbclient here) calls grader.check() on the saved notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = json.loads((ROOT / "submissions" / "typical_mistakes.ipynb").read_text(encoding="utf-8"))
+    path = tmp_path / "student.ipynb"
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "selfcheck", "metadata": {}, "outputs": [],
+                        "source": f"from grader import check\nr = check('ex2-backward-twice', path={str(path)!r}, lang='en')\n"
+                                  "assert [q['id'] for q in r['questions']] == ['ex2-backward-twice']\n"
+                                  "r['score'], r['max_score']"})
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    node = nbformat.reads(json.dumps(nb), as_version=4)
+    NotebookClient(node, timeout=300, kernel_name="python3", allow_errors=True).execute()
+    outputs = node.cells[-1].outputs
+    shown = "".join(o.get("data", {}).get("text/html", "") for o in outputs if o["output_type"] == "display_data")
+    assert "ex2-backward-twice" in shown and "0 / 10" in shown and "shows-runtime-error" in shown
+    assert "f-on-hidden-inputs" not in shown
+    assert outputs[-1]["data"]["text/plain"] == "(0.0, 10.0)"
+
+
+def test_check_one_question_and_unknown_question(expected):
+    proc = run_cli("check", "submissions/reference.ipynb", "--json", "--question", "ex5-sin-derivative-plot")
+    r = json.loads(proc.stdout)
+    assert proc.returncode == 0 and [q["id"] for q in r["questions"]] == ["ex5-sin-derivative-plot"] and r["score"] == 15
+    bad = run_cli("check", "submissions/reference.ipynb", "--question", "ex9")
+    assert bad.returncode == 2 and "no such question" in bad.stderr
