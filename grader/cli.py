@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
     common(v, rubric=False)
 
+    z = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
+    z.add_argument("zip", help="the zip file to write")
+    z.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
+
+    zr = sub.add_parser("gradescope-run", help=argparse.SUPPRESS)  # what run_autograder calls
+    zr.add_argument("--root", default="/autograder")
+    zr.add_argument("--rubric")
+
     d = sub.add_parser("doctor", help="show which protections are active on this machine")
     d.add_argument("--rubric", help="rubric whose limits to show")
     return p
@@ -238,6 +246,45 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_gradescope(args) -> int:
+    from .formats.gradescope import build_zip
+
+    rubric = _rubric(args)
+    build_zip(Path(args.zip), Path(rubric.path), Path(rubric.reference))
+    print(f"wrote {args.zip}: upload it as the autograder of a Gradescope programming assignment")
+    return 0
+
+
+def cmd_gradescope_run(args) -> int:
+    """Inside Gradescope: grade the one submitted notebook, always write results.json."""
+    import time as _time
+
+    from .formats import gradescope
+    from .grade import expected_values, grade_path
+    from .report import write_atomic
+
+    root = Path(args.root)
+    out = root / "results" / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    started = _time.monotonic()
+    lang, result, error = "zh-TW", None, None
+    try:
+        rubric = _rubric(args)
+        lang = rubric.lang
+        notebooks = sorted((root / "submission").rglob("*.ipynb"))
+        notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
+        if not notebooks:
+            error = "no .ipynb file in the submission" if lang == "en" else "繳交的檔案中沒有 .ipynb 筆記本"
+        else:
+            launcher = _launcher(args, rubric, fallback=True)
+            result = grade_path(notebooks[0], rubric, expected_values(rubric, launcher), lang, public_only=False,
+                                launcher=launcher)
+    except Exception as e:  # whatever happens, Gradescope gets a results.json
+        error = f"{type(e).__name__}: {e}"
+    write_atomic(out, gradescope.dumps(gradescope.results(result, error, _time.monotonic() - started, lang)))
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from .sandbox import protections
 
@@ -256,7 +303,8 @@ def cmd_doctor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor}
+        commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor,
+                    "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run}
         return commands[args.command](args)
     except InputError as e:
         print(f"grader: error: {e}", file=sys.stderr)

@@ -162,3 +162,39 @@ def test_check_one_question_and_unknown_question(expected):
     assert proc.returncode == 0 and [q["id"] for q in r["questions"]] == ["ex5-sin-derivative-plot"] and r["score"] == 15
     bad = run_cli("check", "submissions/reference.ipynb", "--question", "ex9")
     assert bad.returncode == 2 and "no such question" in bad.stderr
+
+
+def test_gradescope_zip_and_run_autograder(tmp_path, expected):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    zip_path = tmp_path / "autograder.zip"
+    assert run_cli("gradescope", str(zip_path)).returncode == 0
+    names = zipfile.ZipFile(zip_path).namelist()
+    assert {"setup.sh", "run_autograder", "rubrics/autograd.yaml", "reference/autograd.ipynb"} <= set(names)
+    assert "grader/cli.py" in names and "pyproject.toml" in names
+
+    def run(submission: str | None) -> dict:
+        root = tmp_path / f"ag-{submission}"
+        zipfile.ZipFile(zip_path).extractall(root / "source")
+        (root / "submission").mkdir()
+        if submission:
+            shutil.copy(ROOT / "submissions" / f"{submission}.ipynb", root / "submission")
+        env = {**os.environ, "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable}
+        p = subprocess.run(["bash", str(root / "source" / "run_autograder")], env=env, capture_output=True,
+                           text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+        return json.loads((root / "results" / "results.json").read_text())
+
+    ok = run("hardcoded_f")
+    assert ok["score"] == 94.8571 and len(ok["tests"]) == 23
+    hidden = [t for t in ok["tests"] if t["visibility"] == "after_published"]
+    assert [t["name"] for t in hidden] == ["control-flow: f-on-hidden-inputs"] and hidden[0]["status"] == "failed"
+    assert all(t["status"] in ("passed", "failed") and t["max_score"] > 0 for t in ok["tests"])
+    broken = run("not_a_notebook")
+    assert broken["score"] == 0 and broken["tests"] == [] and "not a notebook" in broken["output"]
+    empty = run(None)
+    assert empty["score"] == 0 and ".ipynb" in empty["output"]
