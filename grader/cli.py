@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
     common(v, rubric=False)
 
+    rv = sub.add_parser("review", help="list the answers awaiting manual review in a graded folder")
+    rv.add_argument("dir", help="the --out folder of grader grade")
+
     z = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
     z.add_argument("zip", help="the zip file to write")
     z.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
@@ -189,6 +192,9 @@ def cmd_grade(args) -> int:
     launchers = [_launcher(args, rubric, slot=0, warm=not args.cold)]
     launchers += [_launcher(args, rubric, slot=i, warm=not args.cold, checked=True) for i in range(1, jobs)]
     book = Gradebook(out / "gradebook.sqlite")
+    from . import overrides as ov
+
+    reviewed = ov.load(out / "overrides.yaml")
     names = [_unique_names(paths)[p] for p in paths]
     progress = Progress(len(paths))
     try:
@@ -199,8 +205,11 @@ def cmd_grade(args) -> int:
 
         def on_result(r, kept):
             if not kept:
-                book.record(r)
-                write_result(out, r)
+                book.record(r)  # the machine's grade
+            shown = ov.apply(r, reviewed, lang)
+            if not kept or reviewed:
+                write_result(out, shown)
+            r = shown
             if args.feedback:
                 from .formats import feedback
 
@@ -210,7 +219,8 @@ def cmd_grade(args) -> int:
 
         results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,
                              previous=previous)
-        write_atomic(out / "grades.csv", book.csv(rubric, names))
+        results = [ov.apply(r, reviewed, lang) for r in results]
+        write_atomic(out / "grades.csv", book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang)))
         if args.junit:
             from .formats import junit
 
@@ -243,6 +253,27 @@ def cmd_validate(args) -> int:
         return 1
     print(f"{rubric.path}: OK: {len(rubric.questions)} questions, {n} checks, "
           f"reference scores {result.score:g}/{result.max_score:g}")
+    return 0
+
+
+def cmd_review(args) -> int:
+    import sqlite3
+
+    from . import overrides as ov
+
+    db_path = Path(args.dir) / "gradebook.sqlite"
+    if not db_path.is_file():
+        raise InputError("no gradebook here: run grader grade --out DIR first", str(db_path))
+    done = {(o.submission, o.check) for o in ov.load(Path(args.dir) / "overrides.yaml")}
+    db = sqlite3.connect(str(db_path))
+    rows = db.execute("SELECT submission, question, check_name, score, max_score, message FROM checks "
+                      "WHERE status = 'manual' ORDER BY submission, question, check_name").fetchall()
+    db.close()
+    todo = [r for r in rows if (r[0], r[2]) not in done and (r[0], f"{r[1]}/{r[2]}") not in done]
+    for sub_name, qid, name, score, max_score, message in todo:
+        print(f"{sub_name}  {qid}/{name}  {score:g}/{max_score:g}  {message}")
+    print(f"\n{len(todo)} awaiting review ({len(rows) - len(todo)} already in overrides.yaml). To set a score, add to "
+          f"{Path(args.dir) / 'overrides.yaml'}:\n- submission: NAME\n  check: QUESTION/CHECK\n  score: N\n  comment: ...")
     return 0
 
 
@@ -304,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor,
-                    "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run}
+                    "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run, "review": cmd_review}
         return commands[args.command](args)
     except InputError as e:
         print(f"grader: error: {e}", file=sys.stderr)

@@ -52,24 +52,22 @@ class Gradebook:
                 [(r.submission, q.id, c.name, c.status, c.score, c.max_score, c.message, c.visibility,
                   r.notebook_sha256, r.rubric_sha256) for q in r.questions for c in q.checks])
 
-    def csv(self, rubric: Rubric, names: list[str]) -> str:
-        """One row per submission (in ``names`` order), a column per question, the total."""
+    def csv(self, rubric: Rubric, names: list[str], adjust=None) -> str:
+        """One row per submission (in ``names`` order), a column per question, the total;
+        ``adjust`` (e.g. the instructor's overrides) is applied to each result first."""
         qids = [q.id for q in rubric.questions]
-        per = {}
-        for sub, qid, score in self.db.execute(
-                "SELECT submission, question, SUM(score) FROM checks GROUP BY submission, question"):
-            per.setdefault(sub, {})[qid] = score
-        subs = {row[0]: row for row in self.db.execute(
-            "SELECT submission, score, max_score, status FROM submissions")}
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["submission", *qids, "total", "max_score", "status"])
+        w.writerow(["submission", *qids, "total", "max_score", "status", "reviewed"])
         for name in names:
-            if name not in subs:
+            r = self.previous(name)
+            if r is None:
                 continue
-            _, score, max_score, status = subs[name]
-            scores = per.get(name, {})
-            w.writerow([name, *(_fmt(scores[q]) if q in scores else "" for q in qids), _fmt(score), _fmt(max_score), status])
+            shown = adjust(r) if adjust else r
+            scores = {q.id: q.score for q in shown.questions}
+            reviewed = "yes" if shown is not r else ""
+            w.writerow([name, *(_fmt(scores[q]) if q in scores else "" for q in qids), _fmt(shown.score),
+                        _fmt(shown.max_score), shown.status, reviewed])
         return buf.getvalue()
 
     def close(self) -> None:

@@ -198,3 +198,24 @@ def test_gradescope_zip_and_run_autograder(tmp_path, expected):
     assert broken["score"] == 0 and broken["tests"] == [] and "not a notebook" in broken["output"]
     empty = run(None)
     assert empty["score"] == 0 and ".ipynb" in empty["output"]
+
+
+def test_review_and_overrides(tmp_path, expected):
+    out = tmp_path / "out"
+    args = ("grade", "submissions/seed_answers.ipynb", "submissions/typical_mistakes.ipynb", "--out", str(out), "--lang", "en")
+    assert run_cli(*args).returncode == 0
+    listing = run_cli("review", str(out))
+    assert listing.returncode == 0 and "2 awaiting review" in listing.stdout
+    assert "seed_answers  ex1-second-derivative-cost/key-ideas  10/10" in listing.stdout
+    (out / "overrides.yaml").write_text("- submission: seed_answers\n  check: ex1-second-derivative-cost/key-ideas\n"
+                                        "  score: 8\n  comment: no word on memory\n", encoding="utf-8")
+    again = run_cli(*args, "--feedback")
+    assert again.returncode == 0 and "(2 unchanged, kept)" in again.stdout
+    row = [ln for ln in (out / "grades.csv").read_text().splitlines() if ln.startswith("seed_answers,")][0]
+    assert row.endswith(",8,4,0,12.3333,15,79.3333,100,graded,yes")
+    assert "reviewed by the instructor: 8/10 — no word on memory" in (out / "seed_answers.feedback.md").read_text()
+    assert json.loads((out / "seed_answers.json").read_text())["score"] == 79.3333
+    assert "1 awaiting review (1 already in overrides.yaml)" in run_cli("review", str(out)).stdout
+    (out / "overrides.yaml").write_text("- submission: x\n  score: -1\n", encoding="utf-8")
+    bad = run_cli(*args)
+    assert bad.returncode == 2 and "overrides.yaml" in bad.stderr and bad.stderr.count("\n") == 1
