@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
     common(v, rubric=False)
 
+    rp = sub.add_parser("report", help="write DIR/report.html, the class report of a graded folder")
+    rp.add_argument("dir", help="the --out folder of grader grade")
+    rp.add_argument("--rubric", help="the rubric it was graded with (default: the bundled one)")
+    rp.add_argument("--lang", choices=LANGS)
+
     rv = sub.add_parser("review", help="list the answers awaiting manual review in a graded folder")
     rv.add_argument("dir", help="the --out folder of grader grade")
 
@@ -256,6 +261,29 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import sqlite3
+
+    from . import overrides as ov
+    from .formats import class_report
+    from .report import write_atomic
+
+    rubric = _rubric(args)
+    lang = args.lang or rubric.lang
+    folder = Path(args.dir)
+    db_path = folder / "gradebook.sqlite"
+    if not db_path.is_file():
+        raise InputError("no gradebook here: run grader grade --out DIR first", str(db_path))
+    db = sqlite3.connect(str(db_path))
+    rows = db.execute("SELECT result_json FROM submissions ORDER BY submission").fetchall()
+    db.close()
+    reviewed = ov.load(folder / "overrides.yaml")
+    results = [ov.apply(SubmissionResult.from_dict(json.loads(r[0])), reviewed, lang) for r in rows]
+    write_atomic(folder / "report.html", class_report.render(results, rubric, lang))
+    print(f"wrote {folder / 'report.html'} ({len(results)} submissions)")
+    return 0
+
+
 def cmd_review(args) -> int:
     import sqlite3
 
@@ -335,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor,
-                    "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run, "review": cmd_review}
+                    "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run, "review": cmd_review,
+                    "report": cmd_report}
         return commands[args.command](args)
     except InputError as e:
         print(f"grader: error: {e}", file=sys.stderr)

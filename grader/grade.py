@@ -207,11 +207,21 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
 
 
 def _unique_names(paths: list[Path]) -> dict[Path, str]:
-    """Result names: the notebook stem, made unique when two folders hold the same stem."""
+    """Result names, one per student: the notebook's stem; where stems repeat (every student
+    hands in autograd.ipynb), the folder's name, without the prefix all those folders share
+    (GitHub Classroom's "<assignment>-<username>" repositories give the username)."""
     stems: dict[str, int] = {}
     for p in paths:
         stems[p.stem] = stems.get(p.stem, 0) + 1
-    out = {}
+    repeated = [p for p in paths if stems[p.stem] > 1]
+    prefix = os.path.commonprefix([p.parent.name for p in repeated]) if len(repeated) > 1 else ""
+    prefix = prefix[: prefix.rfind("-") + 1] if "-" in prefix else ""
+    out: dict[Path, str] = {}
+    taken: set[str] = set()
     for p in paths:
-        out[p] = p.stem if stems[p.stem] == 1 else f"{p.parent.name}__{p.stem}"
+        name = p.stem if stems[p.stem] == 1 else (p.parent.name[len(prefix):] or p.parent.name)
+        if name in taken or name in stems and stems[p.stem] > 1:
+            name = f"{p.parent.name}__{p.stem}"
+        taken.add(name)
+        out[p] = name
     return out

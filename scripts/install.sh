@@ -17,6 +17,12 @@ fi
 # project's range admits 2.13.0, so installing the project adds nothing heavier.
 $PY -m pip install --quiet --disable-pip-version-check torch==2.13.0
 if [ "${1:-}" = test ]; then
+    # headless Chromium renders the class report in a test
+    if ! command -v chromium >/dev/null 2>&1; then
+        SUDO=""
+        [ "$(id -u)" = 0 ] || SUDO="sudo"
+        $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium >/dev/null
+    fi
     $PY -m pip install --quiet --disable-pip-version-check -e '.[test]'
 else
     $PY -m pip install --quiet --disable-pip-version-check -e .

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from .conftest import ROOT, run_cli
 
@@ -219,3 +222,41 @@ def test_review_and_overrides(tmp_path, expected):
     (out / "overrides.yaml").write_text("- submission: x\n  score: -1\n", encoding="utf-8")
     bad = run_cli(*args)
     assert bad.returncode == 2 and "overrides.yaml" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/install.sh test)")
+def test_class_report_renders_in_chromium(graded_samples, tmp_path):
+    import subprocess
+
+    out, results, _ = graded_samples
+    proc = run_cli("report", str(out), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    page = out / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert dom.count("<svg") >= 2 and 'id="distribution"' in dom and 'id="pass-rates"' in dom
+    checks_table = dom.split('id="checks"')[1].split("</table>")[0]
+    assert checks_table.count("<tr>") == 24  # the header and one row per check
+    broken = dom.split('id="broken"')[1].split("</ul>")[0]
+    assert "not_a_notebook" in broken and "infinite_loop" in broken and "kills_kernel" in broken
+    assert dom.split('id="manual"')[1].split("</ul>")[0].count("<li>") == 8
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
+
+
+def test_csv_one_row_per_student_id_from_classroom_repos(tmp_path, expected):
+    for student, sample in (("alice", "reference"), ("bob", "typical_mistakes")):
+        (tmp_path / "class" / f"autograd-hw-{student}").mkdir(parents=True)
+        shutil.copy(ROOT / "submissions" / f"{sample}.ipynb", tmp_path / "class" / f"autograd-hw-{student}" / "autograd.ipynb")
+    out = tmp_path / "out"
+    assert run_cli("grade", str(tmp_path / "class"), "--out", str(out)).returncode == 0
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert rows[1].startswith("alice,") and ",100,100,graded," in rows[1]
+    assert rows[2].startswith("bob,") and ",56,100,graded," in rows[2]
+    assert (out / "alice.json").is_file() and (out / "bob.json").is_file()
