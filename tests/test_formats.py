@@ -11,13 +11,42 @@ import pytest
 from .conftest import ROOT, run_cli
 
 
+# The rules of the common JUnit schema (Jenkins xunit's junit-10.xsd) that our output touches:
+# element -> (allowed attributes, required attributes, allowed children)
+JUNIT_RULES = {
+    "testsuites": ({"name", "time", "tests", "failures", "errors"}, set(), {"testsuite"}),
+    "testsuite": ({"name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp", "hostname", "id",
+                   "package", "file", "log", "url"}, {"name", "tests", "failures", "errors"},
+                  {"testsuite", "properties", "testcase", "system-out", "system-err"}),
+    "testcase": ({"name", "time", "classname", "group"}, {"name"},
+                 {"skipped", "error", "failure", "system-out", "system-err"}),
+    "failure": ({"type", "message"}, set(), set()),
+    "error": ({"type", "message"}, set(), set()),
+    "skipped": ({"type", "message"}, set(), set()),
+}
+SUREFIRE_TIME = r"(([0-9]{0,3},)*[0-9]{3}|[0-9]{0,3})*(\.[0-9]*)?"
+
+
+def assert_valid_junit(root):
+    import re
+
+    assert root.tag == "testsuites"
+    for el in root.iter():
+        allowed, required, children = JUNIT_RULES[el.tag]
+        assert set(el.attrib) <= allowed, (el.tag, set(el.attrib) - allowed)
+        assert required <= set(el.attrib), (el.tag, required - set(el.attrib))
+        assert all(child.tag in children for child in el), el.tag
+        if el.tag in ("testsuites", "testsuite") and "time" in el.attrib:
+            assert re.fullmatch(SUREFIRE_TIME, el.get("time")), el.get("time")
+
+
 def test_junit_from_grade(graded_samples, tmp_path):
     junit = tmp_path / "grades.xml"
     proc = run_cli("grade", "submissions/typical_mistakes.ipynb", "submissions/not_a_notebook.ipynb",
                    "submissions/reference.ipynb", "--out", str(tmp_path / "out"), "--junit", str(junit))
     assert proc.returncode == 0, proc.stderr
     root = ET.parse(junit).getroot()
-    assert root.tag == "testsuites"
+    assert_valid_junit(root)
     suites = {s.get("name"): s for s in root.findall("testsuite")}
     assert set(suites) == {"typical_mistakes", "not_a_notebook", "reference"}
     mistakes = suites["typical_mistakes"]
@@ -29,6 +58,9 @@ def test_junit_from_grade(graded_samples, tmp_path):
     ref = suites["reference"]
     assert ref.get("failures") == "0" and ref.get("errors") == "0"
     assert int(root.get("tests")) == sum(int(s.get("tests")) for s in suites.values())
+    check_xml = tmp_path / "check.xml"
+    assert run_cli("check", "submissions/reference.ipynb", "--junit", str(check_xml)).returncode == 0
+    assert_valid_junit(ET.parse(check_xml).getroot())
 
 
 def _forging_notebook(tmp_path):
