@@ -26,7 +26,8 @@ def reporter_result(r: SubmissionResult, max_score: float | None = None) -> dict
                       "test_code": "", "filename": "", "line_no": 0, "execution_time": f"{r.seconds:.2f}s"})
     for q in r.questions:
         for c in q.checks:
-            status = "pass" if c.status == "pass" else "error" if c.status in ("error", "timeout") else "fail"
+            full = c.status == "pass" or c.status == "manual" and c.score >= c.max_score  # provisional, but full
+            status = "pass" if full else "error" if c.status in ("error", "timeout") else "fail"
             tests.append({"name": f"{q.id}: {c.name}", "status": status, "score": round(c.score * scale, 4),
                           "message": c.message[:300], "test_code": "", "filename": "", "line_no": 0,
                           "execution_time": "0s"})
