@@ -146,8 +146,8 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
         for k in Limits.__dataclass_fields__:
             v = r.get(lm, k, "limits", float)
             if v is not None:
-                if v <= 0:
-                    r.fail(lm.lines[k], f"limits.{k}", "must be positive")
+                if v < 0 or v == 0 and k != "restarts":
+                    r.fail(lm.lines[k], f"limits.{k}", "must be positive" if k != "restarts" else "cannot be negative")
                 values[k] = v
         limits = Limits(**values)
 
