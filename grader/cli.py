@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
     common(v, rubric=False)
 
+    rl = sub.add_parser("release", help="write the student notebook made from the reference (solutions removed)")
+    rl.add_argument("reference", nargs="?", help="reference notebook (default: the rubric's)")
+    rl.add_argument("-o", "--out", required=True, help="folder to write the student notebook to")
+    rl.add_argument("--rubric", help="rubric YAML (default: the bundled one)")
+
     rp = sub.add_parser("report", help="write DIR/report.html, the class report of a graded folder")
     rp.add_argument("dir", help="the --out folder of grader grade")
     rp.add_argument("--rubric", help="the rubric it was graded with (default: the bundled one)")
@@ -261,6 +266,26 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_release(args) -> int:
+    from .release import release
+    from .report import write_atomic
+
+    rubric = _rubric(args)
+    ref = Path(args.reference or rubric.reference)
+    try:
+        data = json.loads(ref.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such notebook", str(ref)) from None
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("not a notebook: not valid JSON", str(ref)) from None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / ref.name
+    write_atomic(target, json.dumps(release(data, rubric.assignment, str(ref)), ensure_ascii=False, indent=1) + "\n")
+    print(f"wrote {target}")
+    return 0
+
+
 def cmd_report(args) -> int:
     import sqlite3
 
@@ -364,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor,
                     "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run, "review": cmd_review,
-                    "report": cmd_report}
+                    "report": cmd_report, "release": cmd_release}
         return commands[args.command](args)
     except InputError as e:
         print(f"grader: error: {e}", file=sys.stderr)

@@ -45,28 +45,28 @@ QUESTIONS = [
 ]
 
 REF_EX = {
-    "ex1": ("md", "計算二階導數時，要先算出一階導數，而且必須**保留一階導數的計算圖**（`create_graph=True`），"
+    "ex1": ("md", "<!-- BEGIN SOLUTION -->\n計算二階導數時，要先算出一階導數，而且必須**保留一階導數的計算圖**（`create_graph=True`），"
                   "再對這個一階導數**再做一次反向傳播**。所以除了原本的計算圖，還要儲存一階導數的計算圖與中間結果，"
-                  "需要**更多記憶體**，也多了一次反向傳播的**計算量**。"),
-    "ex2": ("code", "x = torch.arange(4.0, requires_grad=True)\ny = 2 * torch.dot(x, x)\n"
+                  "需要**更多記憶體**，也多了一次反向傳播的**計算量**。\n<!-- END SOLUTION -->"),
+    "ex2": ("code", "### BEGIN SOLUTION\nx = torch.arange(4.0, requires_grad=True)\ny = 2 * torch.dot(x, x)\n"
                     "y.backward(retain_graph=True)  # 保留計算圖，才能再反向傳播一次\ny.backward()\n"
                     "print(x.grad)  # 梯度會累加：8x\n\n"
                     "z = 2 * torch.dot(x, x)\nz.backward()\ntry:\n    z.backward()  # 計算圖已被釋放\n"
-                    "except RuntimeError as e:\n    print('RuntimeError:', e)"),
-    "ex3": ("code", "a = torch.randn(size=(3, 4), requires_grad=True)\nd = f(a)\ntry:\n"
+                    "except RuntimeError as e:\n    print('RuntimeError:', e)\n### END SOLUTION"),
+    "ex3": ("code", "### BEGIN SOLUTION\na = torch.randn(size=(3, 4), requires_grad=True)\nd = f(a)\ntry:\n"
                     "    d.backward()  # d 不是純量\nexcept RuntimeError as e:\n    print('RuntimeError:', e)\n"
                     "d.sum().backward()  # 對非純量要先加總（或傳入 gradient）\n"
-                    "print(torch.allclose(a.grad, d / a))"),
-    "ex4": ("code", "def g(x):\n    if x.sum() > 0:\n        y = x ** 2\n    else:\n        y = torch.sin(x) * 3\n"
+                    "print(torch.allclose(a.grad, d / a))\n### END SOLUTION"),
+    "ex4": ("code", "### BEGIN SOLUTION\ndef g(x):\n    if x.sum() > 0:\n        y = x ** 2\n    else:\n        y = torch.sin(x) * 3\n"
                     "    for _ in range(2):\n        y = y * 1.5\n    return y.sum()\n\n"
                     "for x in (torch.tensor([1.0, 2.0, 3.0], requires_grad=True),\n"
                     "          torch.tensor([-1.0, -2.0, 0.5], requires_grad=True)):\n"
-                    "    out = g(x)\n    out.backward()\n    print(x, x.grad)"),
-    "ex5": ("code", "import matplotlib.pyplot as plt\n\n"
+                    "    out = g(x)\n    out.backward()\n    print(x, x.grad)\n### END SOLUTION"),
+    "ex5": ("code", "### BEGIN SOLUTION\nimport matplotlib.pyplot as plt\n\n"
                     "x = torch.linspace(-2 * torch.pi, 2 * torch.pi, 100, requires_grad=True)\n"
                     "y = torch.sin(x)\ny.sum().backward()  # dy/dx 由自動微分算出\n\n"
                     "plt.plot(x.detach(), y.detach(), label='f(x) = sin(x)')\n"
-                    "plt.plot(x.detach(), x.grad, label='df(x)/dx (autograd)')\nplt.legend()\nplt.show()"),
+                    "plt.plot(x.detach(), x.grad, label='df(x)/dx (autograd)')\nplt.legend()\nplt.show()\n### END SOLUTION"),
 }
 
 

@@ -31,6 +31,16 @@ def _has_control_flow(tree: ast.AST) -> bool:
     return False
 
 
+def _placeholder(stmt: ast.stmt) -> bool:
+    """``pass``, ``...`` or ``raise NotImplementedError``: what a template leaves for the answer."""
+    if isinstance(stmt, ast.Pass) or isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+        return True
+    if isinstance(stmt, ast.Raise) and stmt.exc is not None:
+        exc = stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+    return False
+
+
 @register
 class Static(CheckKind):
     kind = "static"
@@ -58,9 +68,10 @@ class Static(CheckKind):
             except SyntaxError as e:
                 return failed(t(f"程式碼有語法錯誤（第 {e.lineno} 行：{e.msg}），無法分析",
                                 f"the code has a syntax error (line {e.lineno}: {e.msg}) and cannot be analysed"))
-        if not trees:
-            return failed(t("找不到程式碼", "no code found"))
         module = ast.Module(body=[s for tr in trees for s in tr.body], type_ignores=[])
+        if not [s for s in module.body if not _placeholder(s)]:
+            return failed(t("還沒有作答（只有空白或 raise NotImplementedError()）",
+                            "not answered yet (only blank code or raise NotImplementedError())"))
         problems = []
         for name in ctx.p("forbid"):
             lines = _uses(module, name)

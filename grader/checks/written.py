@@ -8,6 +8,10 @@ from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, register
 
 
+# what a released template holds where the answer goes (see release.py)
+PLACEHOLDER = r"你的答案|\(youranswer\)|YOURANSWERHERE"
+
+
 @register
 class WrittenAnswer(CheckKind):
     kind = "written"
@@ -52,6 +56,7 @@ class WrittenAnswer(CheckKind):
         ideas = ctx.p("ideas")
         total = sum(i["points"] for i in ideas)
         bare = re.sub(r"\s|#|\*|練習\s*\d|Exercise\s*\d", "", text)
+        bare = re.sub(PLACEHOLDER, "", bare)
         if not bare:
             return Verdict("fail", 0.0, t("沒有找到文字回答", "no written answer found"))
         if len(bare) < ctx.p("min_chars"):

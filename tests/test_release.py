@@ -1,0 +1,54 @@
+"""grader release: the student template is made from the reference, and grades to zero."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grader.errors import InputError
+from grader.release import release
+
+from .conftest import ROOT, run_cli
+
+
+def test_template_in_repository_is_current(tmp_path):
+    proc = run_cli("release", "-o", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    fresh = (tmp_path / "autograd.ipynb").read_text(encoding="utf-8")
+    committed = (ROOT / "template" / "autograd.ipynb").read_text(encoding="utf-8")
+    assert fresh == committed, "template/autograd.ipynb is stale: run `grader release -o template`"
+
+
+def test_released_notebook_keeps_ids_and_tags_and_hides_solutions():
+    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    out = json.loads((ROOT / "template" / "autograd.ipynb").read_text(encoding="utf-8"))
+    assert [c["id"] for c in out["cells"]] == [c["id"] for c in ref["cells"]]
+    assert [c["metadata"].get("tags") for c in out["cells"]] == [c["metadata"].get("tags") for c in ref["cells"]]
+    text = json.dumps(out, ensure_ascii=False)
+    assert "retain_graph=True" not in text and "BEGIN SOLUTION" not in text and "create_graph" not in text
+    assert "raise NotImplementedError()" in text and "你的答案" in text
+    assert all(c.get("outputs", []) == [] for c in out["cells"])
+    meta = out["metadata"]["grader"]
+    assert meta["assignment"] == "d2l-autograd" and len(meta["released_sha256"]) == 64
+
+
+def test_released_notebook_scores_zero_on_every_exercise(tmp_path, expected):
+    proc = run_cli("grade", "template/autograd.ipynb", "--out", str(tmp_path), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((tmp_path / "autograd.json").read_text())
+    for q in r["questions"]:
+        if q["id"].startswith("ex"):
+            assert q["score"] == 0 and q["status"] == "fail", q  # helpful failures, not errors
+            assert all(c["message"] for c in q["checks"])
+        else:
+            assert q["status"] == "pass"  # the section's own cells are given
+
+
+def test_unbalanced_markers_are_one_line_errors():
+    nb = {"cells": [{"cell_type": "code", "id": "a", "metadata": {}, "outputs": [], "source": "### BEGIN SOLUTION\nx = 1"}],
+          "metadata": {}}
+    with pytest.raises(InputError, match="never closed"):
+        release(nb, "a", "ref.ipynb")
+    nb["cells"][0]["source"] = "x = 1"
+    with pytest.raises(InputError, match="no solution regions"):
+        release(nb, "a", "ref.ipynb")
