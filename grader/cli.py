@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="check a rubric and that the reference scores full marks")
     v.add_argument("rubric_path", nargs="?", metavar="RUBRIC")
+    v.add_argument("--mutants", action="store_true", help="also grade wrong variants of the reference (mutation testing)")
+    v.add_argument("--threshold", type=float, default=0.9, help="least kill rate accepted with --mutants (default 0.9)")
     common(v, rubric=False)
 
     rl = sub.add_parser("release", help="write the student notebook made from the reference (solutions removed)")
@@ -263,7 +265,36 @@ def cmd_validate(args) -> int:
         return 1
     print(f"{rubric.path}: OK: {len(rubric.questions)} questions, {n} checks, "
           f"reference scores {result.score:g}/{result.max_score:g}")
-    return 0
+    if not args.mutants:
+        return 0
+    return _mutation_test(args, rubric, expected, lang)
+
+
+def _mutation_test(args, rubric, expected, lang) -> int:
+    from . import mutants
+    from .grade import read_notebook
+
+    launcher = _launcher(args, rubric, warm=True)
+    try:
+        def show(o):
+            verdict = "equivalent" if o.equivalent else ("killed by " + ", ".join(o.killed_by[:3])
+                                                          + (" …" if len(o.killed_by) > 3 else "")
+                                                          if o.killed_by else "SURVIVED")
+            print(f"  cell {o.mutant.cell + 1:>2} ({o.mutant.tag}) {o.mutant.operator}: {verdict}")
+
+        print("mutants:")
+        ref_score, outcomes = mutants.run(read_notebook(Path(rubric.reference)), rubric, expected, lang, launcher, show)
+    finally:
+        launcher.close()
+    counted = [o for o in outcomes if not o.equivalent]
+    killed = [o for o in counted if o.killed_by]
+    survived = [o for o in counted if not o.killed_by]
+    rate = len(killed) / len(counted) if counted else 1.0
+    for o in survived:
+        print(f"\nsurvived: cell {o.mutant.cell + 1} ({o.mutant.tag}), {o.mutant.operator}\n{o.mutant.diff()}")
+    print(f"\nkill rate {rate:.1%}: {len(killed)} of {len(counted)} mutants killed "
+          f"({len(outcomes) - len(counted)} equivalent left out); threshold {args.threshold:.0%}")
+    return 0 if rate >= args.threshold else 1
 
 
 def cmd_release(args) -> int:

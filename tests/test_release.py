@@ -52,3 +52,23 @@ def test_unbalanced_markers_are_one_line_errors():
     nb["cells"][0]["source"] = "x = 1"
     with pytest.raises(InputError, match="no solution regions"):
         release(nb, "a", "ref.ipynb")
+
+
+@pytest.mark.slow
+def test_mutants_are_killed_and_survivors_reported(tmp_path, expected):
+    proc = run_cli("validate", "--mutants", "--lang", "en", timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "kill rate 100.0%" in proc.stdout
+    assert "derivative by torch.cos: killed by ex5-sin-derivative-plot/no-cos" in proc.stdout
+    assert "drop retain_graph: killed by" in proc.stdout and "skip zero_(): killed by" in proc.stdout
+    # without the no-cos check, plotting torch.cos survives: it is reported with its diff
+    from .test_rubric import BASE, write
+
+    weak = BASE[: BASE.index("      - name: no-cos")].replace(
+        "    points: 15\n    checks:\n      - name: plots-sin-and-derivative",
+        "    points: 9\n    checks:\n      - name: plots-sin-and-derivative")
+    path = write(tmp_path, weak)
+    proc = run_cli("validate", str(path), "--mutants", "--threshold", "0.99", "--lang", "en", timeout=900)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "derivative by torch.cos: SURVIVED" in proc.stdout
+    assert "+plt.plot(x.detach(), torch.cos(x.detach())" in proc.stdout
