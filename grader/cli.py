@@ -129,8 +129,10 @@ def _launcher(args, rubric: Rubric, fallback: bool = False, slot: int = 0, warm:
 
 
 def _import_torch() -> None:
+    from .grade import ensure_torch
+
     try:
-        import torch  # noqa: F401  (the checks need it; import it while the kernel boots)
+        ensure_torch()  # the checks need it: import it while the kernel boots
     except ImportError:
         pass
 

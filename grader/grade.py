@@ -26,6 +26,16 @@ from .locate import cells_of, locate
 from .model import Execution, Rubric, SubmissionResult
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def ensure_torch() -> None:
+    """Import torch once, one thread at a time. Workers (and grader check's early import) judge
+    in threads; two threads importing torch at once can see it half-initialised."""
+    with _IMPORT_LOCK:
+        import torch  # noqa: F401
+
+
 class NotANotebook(Exception):
     pass
 
@@ -121,6 +131,7 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
                                 0.0, total, [], time.monotonic() - started)
+    ensure_torch()
     questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
     return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
@@ -192,6 +203,8 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             r.notebook_sha256, r.rubric_sha256 = file_sha256(path), key
             done.put((i, r, False))
 
+    if not todo.empty():
+        ensure_torch()  # before the workers start: never two imports of torch at once
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)
                for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]]
     for th in threads:

@@ -247,7 +247,10 @@ def test_review_and_overrides(tmp_path, expected):
     again = run_cli(*args, "--feedback")
     assert again.returncode == 0 and "(2 unchanged, kept)" in again.stdout
     row = [ln for ln in (out / "grades.csv").read_text().splitlines() if ln.startswith("seed_answers,")][0]
-    assert row.endswith(",8,4,0,12.3333,15,79.3333,100,graded,yes")
+    seed = json.loads((out / "seed_answers.json").read_text())
+    assert row.endswith(",8,4,0,12.3333,15,79.3333,100,graded,yes"), (row, [
+        (q["id"], c["name"], c["status"], c["message"]) for q in seed["questions"] for c in q["checks"]
+        if c["score"] < c["max_score"] and c["status"] != "manual"])
     assert "reviewed by the instructor: 8/10 — no word on memory" in (out / "seed_answers.feedback.md").read_text()
     assert json.loads((out / "seed_answers.json").read_text())["score"] == 79.3333
     assert "1 awaiting review (1 already in overrides.yaml)" in run_cli("review", str(out)).stdout
@@ -289,6 +292,9 @@ def test_csv_one_row_per_student_id_from_classroom_repos(tmp_path, expected):
     out = tmp_path / "out"
     assert run_cli("grade", str(tmp_path / "class"), "--out", str(out)).returncode == 0
     rows = (out / "grades.csv").read_text().splitlines()
-    assert rows[1].startswith("alice,") and ",100,100,graded," in rows[1]
+    alice = json.loads((out / "alice.json").read_text())
+    assert rows[1].startswith("alice,") and ",100,100,graded," in rows[1], [
+        (q["id"], c["name"], c["status"], c["message"]) for q in alice["questions"] for c in q["checks"]
+        if c["score"] < c["max_score"] and c["status"] != "manual"]
     assert rows[2].startswith("bob,") and ",56,100,graded," in rows[2]
     assert (out / "alice.json").is_file() and (out / "bob.json").is_file()
