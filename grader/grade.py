@@ -27,6 +27,7 @@ from .model import Execution, Rubric, SubmissionResult
 
 
 _IMPORT_LOCK = threading.Lock()
+_JUDGE_LOCK = threading.Lock()
 
 
 def ensure_torch() -> None:
@@ -132,7 +133,8 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
                                 0.0, total, [], time.monotonic() - started)
     ensure_torch()
-    questions = judge(rubric, ex, expected, lang, public_only, not_found)
+    with _JUDGE_LOCK:  # judging takes milliseconds: one thread at a time, whatever a library does
+        questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
     return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
                             sandbox=(launcher or Launcher()).describe())
