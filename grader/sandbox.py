@@ -30,6 +30,26 @@ SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so
                 "/etc/ld.so.conf.d", "/etc/localtime", "/etc/fonts", "/etc/alternatives", "/etc/passwd",
                 "/etc/group", "/etc/nsswitch.conf", "/etc/mime.types"]
 SANDBOX_UID = 64000  # first unprivileged uid used for kernels when the grader is root
+_HELD: dict[int, object] = {}  # uid -> the open lock file that reserves it for this process
+
+
+def reserve_uid(first: int = SANDBOX_UID, count: int = 1000) -> int:
+    """A uid no other grader on this machine is using (an flock held for this process's life),
+    so that two batches at once never count, wait for or kill each other's kernels."""
+    import fcntl
+
+    for uid in range(first, first + count):
+        if uid in _HELD:
+            continue
+        f = open(os.path.join(tempfile.gettempdir(), f".grader-uid-{uid}.lock"), "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _HELD[uid] = f
+        return uid
+    raise OSError("no free sandbox uid (1000 graders at once?)")
 
 
 def bwrap_path() -> str | None:
@@ -69,10 +89,11 @@ class SandboxLauncher(Launcher):
 
     def __post_init__(self):
         self._dirs: dict[int, str] = {}
+        self._uid = reserve_uid() if os.geteuid() == 0 else None
 
     @property
     def uid(self) -> int | None:
-        return SANDBOX_UID + self.slot if os.geteuid() == 0 else None
+        return self._uid
 
     def sandbox_argv(self, sockdir: str | list[str], inner: list[str]) -> list[str]:
         """The full command: bwrap, its mounts and namespaces, the drop to an unprivileged uid,
