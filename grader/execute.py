@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from .launch import Launcher
+from .locate import cells_of
 from .model import CellRun, Execution, Limits
 
 PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
@@ -144,7 +145,6 @@ class _Runner:
         self.launcher, self.limits, self.cwd = launcher, limits, cwd
         self.nb = nbformat.v4.new_notebook()
         self.client: NotebookClient | None = None
-        self.count = 0
 
     async def start(self) -> None:
         km = self.launcher.kernel_manager()
@@ -269,11 +269,9 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
     cwd = workdir or tempfile.mkdtemp(prefix="grader-run-")
     runner = _Runner(launcher, limits, cwd)
     cells = nb.get("cells", [])
-    for c in cells:
-        src = c.get("source", "")
-        src = "".join(src) if isinstance(src, list) else str(src)
-        ex.sources.append(src if c.get("cell_type") == "code" else "")
-        ex.markdown.append(src if c.get("cell_type") == "markdown" else "")
+    for c in cells_of(nb):
+        ex.sources.append(c.source if c.kind == "code" else "")
+        ex.markdown.append(c.source if c.kind == "markdown" else "")
     lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
 
     def mark_lost(pids, status: str, message: str) -> None:
