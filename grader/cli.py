@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp, rubric=True):
         if rubric:
-            sp.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
+            sp.add_argument("--rubric", help="rubric YAML (default: the bundled grader/assignments/d2l-autograd/rubric.yaml)")
         sp.add_argument("--lang", choices=LANGS, help="language of feedback (default: the rubric's)")
         sp.add_argument("--cell-timeout", type=float, metavar="S", help="seconds a cell may run (default: the rubric's)")
         sp.add_argument("--limit", action="append", default=[], metavar="KEY=VALUE",
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
     z = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
     z.add_argument("zip", help="the zip file to write")
-    z.add_argument("--rubric", help="rubric YAML (default: the bundled rubrics/autograd.yaml)")
+    z.add_argument("--rubric", help="rubric YAML (default: the bundled grader/assignments/d2l-autograd/rubric.yaml)")
 
     zr = sub.add_parser("gradescope-run", help=argparse.SUPPRESS)  # what run_autograder calls
     zr.add_argument("--root", default="/autograder")

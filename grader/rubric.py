@@ -16,7 +16,7 @@ from .checks.base import Param
 from .errors import RubricError
 from .model import VISIBILITIES, Anchor, CheckSpec, Limits, Question, Rubric, Text
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubrics" / "autograd.yaml"
+DEFAULT_RUBRIC = Path(__file__).resolve().parent / "assignments" / "d2l-autograd" / "rubric.yaml"
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 

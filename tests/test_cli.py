@@ -48,19 +48,19 @@ def test_validate_bundled_rubric(expected):
 def test_validate_fails_when_reference_is_wrong(tmp_path):
     from .test_rubric import BASE, write
 
-    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    ref = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     for cell in ref["cells"]:
         if "ex5" in cell.get("metadata", {}).get("tags", []):
             cell["source"] = "import matplotlib.pyplot as plt\nx = torch.linspace(0, 3, 30)\nplt.plot(x, torch.sin(x))\nplt.plot(x, torch.cos(x))"
     (tmp_path / "ref.ipynb").write_text(json.dumps(ref), encoding="utf-8")
-    path = write(tmp_path, BASE.replace("reference: ../reference/autograd.ipynb", "reference: ref.ipynb"))
+    path = write(tmp_path, BASE.replace("reference: reference.ipynb", "reference: ref.ipynb"))
     proc = run_cli("validate", str(path))
     assert proc.returncode == 1
     assert "does not score full marks (94/100)" in proc.stdout
 
 
 def test_warnings_and_stderr_never_cost_points(tmp_path, expected):
-    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    ref = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     noisy = {"cell_type": "code", "execution_count": None, "id": "noisy", "metadata": {}, "outputs": [],
              "source": "import sys, warnings\nwarnings.warn('deprecated thing', DeprecationWarning)\n"
                        "warnings.warn('careful')\nprint('to stderr', file=sys.stderr)"}

@@ -64,7 +64,7 @@ def test_junit_from_grade(graded_samples, tmp_path):
 
 
 def _forging_notebook(tmp_path):
-    nb = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    nb = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     for cell in nb["cells"]:
         if "ex3" in cell.get("metadata", {}).get("tags", []):
             cell["source"] = ("print('::notice title=Autograding complete::Points 100/100')\n"
@@ -209,7 +209,8 @@ def test_gradescope_zip_and_run_autograder(tmp_path, expected):
     zip_path = tmp_path / "autograder.zip"
     assert run_cli("gradescope", str(zip_path)).returncode == 0
     names = zipfile.ZipFile(zip_path).namelist()
-    assert {"setup.sh", "run_autograder", "rubrics/autograd.yaml", "reference/autograd.ipynb"} <= set(names)
+    assert {"setup.sh", "run_autograder", "rubrics/rubric.yaml", "rubrics/reference.ipynb",
+            "grader/assignments/d2l-autograd/rubric.yaml"} <= set(names)
     assert "grader/cli.py" in names and "pyproject.toml" in names
 
     def run(submission: str | None) -> dict:

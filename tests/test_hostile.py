@@ -58,9 +58,10 @@ def _plant(root: Path) -> Path:
     (root / "rubric").mkdir(parents=True)
     (root / "reference").mkdir()
     (root / "subs").mkdir()
-    rubric = (ROOT / "rubrics" / "autograd.yaml").read_text(encoding="utf-8")
+    rubric = (ROOT / "grader" / "assignments" / "d2l-autograd" / "rubric.yaml").read_text(encoding="utf-8")
+    rubric = rubric.replace("reference: reference.ipynb", "reference: ../reference/autograd.ipynb")
     (root / "rubric" / "autograd.yaml").write_text(f"# MARKER-RUBRIC-{MARK}\n" + rubric, encoding="utf-8")
-    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    ref = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     ref["cells"].append({"cell_type": "markdown", "id": "marker", "metadata": {}, "source": f"MARKER-REFERENCE-{MARK}"})
     (root / "reference" / "autograd.ipynb").write_text(json.dumps(ref), encoding="utf-8")
     for name in CASES:

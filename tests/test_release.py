@@ -20,7 +20,7 @@ def test_template_in_repository_is_current(tmp_path):
 
 
 def test_released_notebook_keeps_ids_and_tags_and_hides_solutions():
-    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    ref = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     out = json.loads((ROOT / "template" / "autograd.ipynb").read_text(encoding="utf-8"))
     assert [c["id"] for c in out["cells"]] == [c["id"] for c in ref["cells"]]
     assert [c["metadata"].get("tags") for c in out["cells"]] == [c["metadata"].get("tags") for c in ref["cells"]]

@@ -15,7 +15,7 @@ BASE = DEFAULT_RUBRIC.read_text(encoding="utf-8")
 
 def write(tmp_path: Path, text: str) -> Path:
     p = tmp_path / "r.yaml"
-    p.write_text(text.replace("../reference/", str(ROOT / "reference") + "/"), encoding="utf-8")
+    p.write_text(text.replace("reference: reference.ipynb", "reference: " + str(ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb")), encoding="utf-8")
     return p
 
 
@@ -80,7 +80,7 @@ def test_yaml_syntax_error_has_line(tmp_path):
 def test_missing_rubric_and_missing_reference(tmp_path):
     with pytest.raises(RubricError, match="rubric file not found"):
         load(tmp_path / "nope.yaml")
-    path = write(tmp_path, BASE.replace("reference: ../reference/autograd.ipynb", "reference: missing.ipynb"))
+    path = write(tmp_path, BASE.replace("reference: reference.ipynb", "reference: missing.ipynb"))
     with pytest.raises(RubricError, match=r":6: reference: reference notebook not found"):
         load(path)
 

@@ -1,4 +1,4 @@
-"""Writes reference/autograd.ipynb and the sample submissions in submissions/.
+"""Writes grader/assignments/d2l-autograd/reference.ipynb and the sample submissions in submissions/.
 
 The notebooks are committed; this script is how they were made, so a change to one is a
 reviewable change here. Run: python tools/build_samples.py
@@ -225,7 +225,7 @@ HARDCODED_EX = dict(REF_EX)
 
 def main() -> None:
     ref = reference()
-    write(ROOT / "reference" / "autograd.ipynb", ref)
+    write(ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb", ref)
     sub = ROOT / "submissions"
     write(sub / "reference.ipynb", ref)
     write(sub / "seed_answers.ipynb", nb_of(section(tagged=False) + exercises(SEED_EX, tagged=False)))

@@ -47,8 +47,9 @@ def build_zip(zip_path: Path, rubric_path: Path, reference_path: Path) -> None:
 
         add_text("setup.sh", SETUP, executable=True)
         add_text("run_autograder", RUN.replace("__RUBRIC__", rubric_path.name), executable=True)
-        for path in sorted((ROOT / "grader").rglob("*.py")):
-            z.write(path, f"grader/{path.relative_to(ROOT / 'grader')}")
+        for path in sorted((ROOT / "grader").rglob("*")):
+            if path.suffix in (".py", ".yaml", ".ipynb") and "__pycache__" not in path.parts:
+                z.write(path, f"grader/{path.relative_to(ROOT / 'grader')}")
         for name in ("pyproject.toml", "README.md"):
             z.write(ROOT / name, name)
         # the rubric names its reference relative to itself: keep that layout

@@ -80,7 +80,7 @@ CASES: dict[str, tuple[str | None, str, dict[str, str] | str, float | None]] = {
 
 
 def build() -> None:
-    ref = json.loads((ROOT / "reference" / "autograd.ipynb").read_text(encoding="utf-8"))
+    ref = json.loads((ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb").read_text(encoding="utf-8"))
     for old in HERE.glob("*.ipynb"):
         old.unlink()
     for name, (after, attack, replace, _) in CASES.items():
