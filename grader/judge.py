@@ -5,6 +5,8 @@ that is the check kinds' side of the contract with the executor.
 """
 from __future__ import annotations
 
+from .i18n import say
+
 import traceback
 
 from .checks import REGISTRY, Context, Region
@@ -65,7 +67,7 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         return CheckResult(name=c.name, status=status, score=round(c.points * fraction, 4),
                            max_score=c.points, message=message, visibility=c.visibility)
 
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    t = (lambda zh, en: say(lang, zh, en))
     if c.cell in not_found:
         return result(FAIL, 0.0, not_found[c.cell].get(lang))
     indices = ex.located[c.cell]
@@ -141,7 +143,7 @@ _LOST = {
 
 
 def _translate_lost(msg: str, lang: str) -> str:
-    if lang != "zh-TW":
+    if not lang.startswith("zh"):
         return msg
     for en, zh in _LOST.items():
         if msg.startswith(en):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-LANGS = ("zh-TW", "en")
+from .i18n import LANGS, say  # noqa: F401  (re-exported)
 VISIBILITIES = ("public", "hidden")
 
 # Status of one check, then of a question (same words, plus "partial").
@@ -21,9 +21,10 @@ class Text:
 
     zh: str
     en: str
+    cn: str | None = None  # an explicit Simplified Chinese wording (else converted from zh)
 
     def get(self, lang: str) -> str:
-        return self.zh if lang == "zh-TW" else self.en
+        return say(lang, self.zh, self.en, self.cn)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
+from .i18n import say
 from .model import PASS, SubmissionResult, question_status
 
 
@@ -63,7 +64,7 @@ def apply(r: SubmissionResult, overrides: list[Override], lang: str) -> Submissi
                 if o.check in (c.name, f"{q.id}/{c.name}"):
                     c.score = min(o.score, c.max_score)
                     c.status = PASS if c.score >= c.max_score else "fail"
-                    note = "老師複核" if lang == "zh-TW" else "reviewed by the instructor"
+                    note = say(lang, "老師複核", "reviewed by the instructor")
                     c.message = f"{note}: {c.score:g}/{c.max_score:g}" + (f" — {o.comment}" if o.comment else "")
         q.score = round(sum(c.score for c in q.checks), 4)
         q.status = question_status(q.checks)

@@ -12,7 +12,7 @@ def pytest_addoption(parser):
     group = parser.getgroup("grader", "grade a notebook")
     group.addoption("--grade", metavar="NOTEBOOK", help="grade NOTEBOOK: one test per public check")
     group.addoption("--rubric", dest="grader_rubric", metavar="RUBRIC", help="rubric for --grade")
-    group.addoption("--grade-lang", default=None, choices=("zh-TW", "en"), help="language of --grade's messages")
+    group.addoption("--grade-lang", default=None, choices=("zh-CN", "zh-TW", "en"), help="language of --grade's messages")
 
 
 def pytest_configure(config):

@@ -1,6 +1,8 @@
 """Stage 4: render results (a terminal report, a score table, JSON files, the CSV)."""
 from __future__ import annotations
 
+from .i18n import say
+
 import csv
 import io
 import json
@@ -17,7 +19,7 @@ def _fmt(x: float) -> str:
 
 
 def student_report(r: SubmissionResult, lang: str) -> str:
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    t = (lambda zh, en: say(lang, zh, en))
     lines = [f"{r.submission}: " + (t("無法評分", "could not be graded") + f" — {r.error}" if r.status == "error"
                                      else f"{_fmt(r.score)} / {_fmt(r.max_score)}")]
     if r.sandbox.startswith("no sandbox"):

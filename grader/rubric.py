@@ -14,6 +14,7 @@ import yaml
 from .checks import REGISTRY
 from .checks.base import Param
 from .errors import RubricError
+from .i18n import LANGS
 from .model import VISIBILITIES, Anchor, CheckSpec, Limits, Question, Rubric, Text
 
 DEFAULT_RUBRIC = Path(__file__).resolve().parent / "assignments" / "d2l-autograd" / "rubric.yaml"
@@ -89,10 +90,10 @@ class _Reader:
                 self.fail(m.line, f"{key}.{name}", "missing required key")
             return None
         full = f"{key}.{name}"
-        t = self.mapping(m[name], m.lines[name], full, {"zh-TW": 1, "en": 1})
+        t = self.mapping(m[name], m.lines[name], full, {"zh-TW": 1, "en": 1, "zh-CN": 1})
         zh = self.get(t, "zh-TW", full, str, required=True)
         en = self.get(t, "en", full, str, required=True)
-        return Text(zh, en)
+        return Text(zh, en, self.get(t, "zh-CN", full, str))
 
 
 def _tname(v: Any) -> str:
@@ -131,7 +132,7 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1,
                                  "limits": 1, "cells": 1, "questions": 1})
     assignment = r.get(top, "assignment", "", str, required=True)
-    lang = r.get(top, "lang", "", str, default="zh-TW", choices=("zh-TW", "en"))
+    lang = r.get(top, "lang", "", str, default="zh-TW", choices=LANGS)
     seed = r.get(top, "seed", "", int, default=0)
     ref = r.get(top, "reference", "", str, required=True)
     reference = (path.parent / ref).resolve()

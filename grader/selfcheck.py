@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .i18n import say
+
 INSIDE = "GRADER_INSIDE"  # set in every kernel the grader runs: check() there does nothing
 MARK = {"pass": "✅", "partial": "🟡", "fail": "❌", "error": "⚠️", "timeout": "⏱️", "manual": "📝"}
 
@@ -47,7 +49,7 @@ def check(question: str | None = None, path: str | None = None, lang: str | None
     if proc.returncode == 2 or not proc.stdout.strip():
         raise ValueError(proc.stderr.strip().removeprefix("grader: error: ") or "grader check failed")
     result = json.loads(proc.stdout)
-    report = SelfCheck(result, lang or ("en" if lang == "en" else "zh-TW"))
+    report = SelfCheck(result, lang or "zh-TW")
     try:
         from IPython.display import display
 
@@ -64,7 +66,7 @@ class SelfCheck:
         self.result, self.lang = result, lang
 
     def _t(self, zh: str, en: str) -> str:
-        return zh if self.lang == "zh-TW" else en
+        return say(self.lang, zh, en)
 
     def __repr__(self) -> str:
         r = self.result

@@ -18,10 +18,10 @@ fi
 $PY -m pip install --quiet --disable-pip-version-check torch==2.13.0
 if [ "${1:-}" = test ]; then
     # headless Chromium renders the class report in a test
-    if ! command -v chromium >/dev/null 2>&1; then
+    if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -q "Noto Sans CJK"; then
         SUDO=""
         [ "$(id -u)" = 0 ] || SUDO="sudo"
-        $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium >/dev/null
+        $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
     fi
     $PY -m pip install --quiet --disable-pip-version-check -e '.[test]'
 else

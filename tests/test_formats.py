@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -299,3 +300,52 @@ def test_csv_one_row_per_student_id_from_classroom_repos(tmp_path, expected):
         if c["score"] < c["max_score"] and c["status"] != "manual"]
     assert rows[2].startswith("bob,") and ",56,100,graded," in rows[2]
     assert (out / "alice.json").is_file() and (out / "bob.json").is_file()
+
+
+@pytest.mark.parametrize("lang,title", [("zh-CN", "分数分布"), ("zh-TW", "分數分布"), ("en", "Score distribution")])
+def test_report_plots_keep_their_text_in_every_language(graded_samples, lang, title):
+    """Plot text stays SVG text (the browser draws it in any script), laid out without a
+    missing-glyph warning where a CJK font is installed."""
+    import warnings
+
+    from matplotlib import font_manager
+
+    from grader.formats import class_report
+    from grader.model import SubmissionResult
+    from grader.rubric import load
+
+    out, results, _ = graded_samples
+    subs = [SubmissionResult.from_dict(r) for name, r in results.items() if "questions" in r]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        page = class_report.render(subs, load(None), lang)
+    svgs = page.split("<svg")[1:]
+    assert len(svgs) >= 2 and title in svgs[0] and "<text" in svgs[0]
+    assert "<path" not in svgs[0].split(title)[0].rsplit("<text", 1)[-1]  # the title is text, not outlines
+    has_cjk = any("CJK" in f.name for f in font_manager.fontManager.ttflist)
+    if has_cjk or lang == "en":
+        glyphs = [str(w.message) for w in caught if "Glyph" in str(w.message)]
+        assert not glyphs, glyphs[:3]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (scripts/install.sh test)")
+def test_class_report_in_simplified_chinese_renders_in_chromium(graded_samples, tmp_path):
+    import subprocess
+
+    out, _, _ = graded_samples
+    assert run_cli("report", str(out), "--lang", "zh-CN").returncode == 0
+    page = out / "report.html"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    assert "分数分布" in dom and "各题通过率" in dom
+    shot = tmp_path / "report-zh-CN.png"
+    subprocess.run(["chromium", *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000
+    keep = os.environ.get("GRADER_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)

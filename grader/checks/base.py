@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..i18n import say
 from ..model import CellRun, CheckSpec, Text
 
 REGISTRY: dict[str, "CheckKind"] = {}
@@ -58,7 +59,7 @@ class Context:
         return self.spec.visibility == "public"
 
     def t(self, zh: str, en: str) -> str:
-        return zh if self.lang == "zh-TW" else en
+        return say(self.lang, zh, en)
 
     def p(self, name: str) -> Any:
         return self.spec.params[name]

@@ -26,7 +26,7 @@ def _translate(report: str, lang: str, reveal: bool) -> str:
         if not reveal:  # differences plus the student's own value would give the expected one away
             if not line.startswith("Mismatched elements"):
                 continue
-        if lang == "zh-TW":
+        if lang.startswith("zh"):
             line = re.sub(r"^Mismatched elements: (\d+) / (\d+) \(([\d.]+)%\)", r"不相符的元素：\1 / \2（\3%）", line)
             line = re.sub(r"^Greatest absolute difference: (\S+) at index (.+?)( \(up to (\S+) allowed\))?$",
                           lambda m: f"最大絕對誤差：{m[1]}，位於索引 {m[2]}" + (f"（容許 {m[4]}）" if m[3] else ""), line)

@@ -7,7 +7,24 @@ import html
 import io
 from collections import Counter
 
+from ..i18n import say
+
 from ..model import Rubric, SubmissionResult
+
+
+# Text in the plots stays SVG text (not glyph outlines), so the reader's browser draws it with
+# its own fonts in any language; matplotlib lays it out with a CJK font where one is installed.
+CJK_FONTS = {"zh-CN": "Noto Sans CJK SC", "zh-TW": "Noto Sans CJK TC"}
+
+
+def _style(lang: str) -> dict:
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [n for n in (CJK_FONTS.get(lang), "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
+           if n and n in names]
+    return {"svg.fonttype": "none", "font.family": ["sans-serif"],
+            "font.sans-serif": ["DejaVu Sans", *cjk[:1]]}
 
 
 def _svg(fig) -> str:
@@ -23,7 +40,12 @@ def _plots(results: list[SubmissionResult], rubric: Rubric, lang: str) -> tuple[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    with plt.rc_context(_style(lang)):
+        return _draw(plt, results, rubric, lang)
+
+
+def _draw(plt, results: list[SubmissionResult], rubric: Rubric, lang: str) -> tuple[str, str]:
+    t = (lambda zh, en: say(lang, zh, en))
     graded = [r for r in results if r.status == "graded"]
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist([r.score for r in graded], bins=10, range=(0, max((r.max_score for r in graded), default=100)),
@@ -49,7 +71,7 @@ def _plots(results: list[SubmissionResult], rubric: Rubric, lang: str) -> tuple[
 
 
 def render(results: list[SubmissionResult], rubric: Rubric, lang: str) -> str:
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    t = (lambda zh, en: say(lang, zh, en))
     e = html.escape
     hist, bars = _plots(results, rubric, lang)
     graded = [r for r in results if r.status == "graded"]
@@ -71,7 +93,7 @@ def render(results: list[SubmissionResult], rubric: Rubric, lang: str) -> str:
     manual_items = "".join(f"<li>{e(s)} — {e(qid)}/{e(c.name)}: {c.score:g}/{c.max_score:g}</li>" for s, qid, c in manual)
     mean = sum(r.score for r in graded) / len(graded) if graded else 0
     return f"""<!doctype html><html lang="{lang}"><meta charset="utf-8"><title>{e(rubric.assignment)}</title>
-<style>body{{font-family:sans-serif;max-width:70em;margin:2em auto}}table{{border-collapse:collapse}}
+<style>body{{font-family:sans-serif,'Noto Sans CJK SC','Noto Sans CJK TC';max-width:70em;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}.plots{{display:flex;flex-wrap:wrap;gap:2em}}
 .plots svg{{max-width:34em;height:auto}}</style>
 <h1>{e(t('全班報告', 'Class report'))}: {e(rubric.assignment)}</h1>

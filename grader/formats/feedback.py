@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import html
 
+from ..i18n import say
 from ..model import SubmissionResult
 
 MARK = {"pass": "✅", "partial": "🟡", "fail": "❌", "error": "⚠️", "timeout": "⏱️", "manual": "📝"}
 
 
 def _t(lang: str, zh: str, en: str) -> str:
-    return zh if lang == "zh-TW" else en
+    return say(lang, zh, en)
 
 
 def markdown(r: SubmissionResult, lang: str) -> str:

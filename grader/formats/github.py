@@ -6,6 +6,8 @@ Everything that may contain text from the student's notebook is printed between
 prints ``::notice title=Autograding complete::Points 100/100`` forges nothing."""
 from __future__ import annotations
 
+from ..i18n import say
+
 import base64
 import json
 import secrets
@@ -45,7 +47,7 @@ def _escape_property(s: str) -> str:
 
 
 def summary_markdown(r: SubmissionResult, lang: str) -> str:
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    t = (lambda zh, en: say(lang, zh, en))
     lines = [f"## {t('自動評分', 'Autograding')}: {r.submission} — {r.score:g} / {r.max_score:g}", ""]
     if r.status == "error":
         lines += [f"**{t('無法評分', 'Could not be graded')}:** {_md(r.error or '')}", ""]

@@ -7,6 +7,8 @@ and the reference. Student-facing text goes only in ``output`` fields; hidden ch
 with ``visibility: after_published``."""
 from __future__ import annotations
 
+from ..i18n import say
+
 import json
 import os
 import zipfile
@@ -59,7 +61,7 @@ def build_zip(zip_path: Path, rubric_path: Path, reference_path: Path) -> None:
 
 
 def results(r: SubmissionResult | None, error: str | None, seconds: float, lang: str) -> dict:
-    t = (lambda zh, en: zh if lang == "zh-TW" else en)
+    t = (lambda zh, en: say(lang, zh, en))
     if r is None or r.status == "error":
         why = error or (r.error if r else "") or "unknown error"
         return {"score": 0, "execution_time": round(seconds, 2), "output_format": "md", "stdout_visibility": "hidden",
