@@ -83,14 +83,21 @@ async def _wait_for_ready(km, kc, timeout: float) -> None:
     Like jupyter_client's wait_for_ready, without its final 0.2 s of listening for stray IOPub
     messages (nbclient ignores messages that are not replies to its own requests anyway)."""
     deadline = time.monotonic() + timeout
+    wait = 0.05
     while time.monotonic() < deadline:
         msg_id = kc.kernel_info()
-        try:
-            reply = await kc.shell_channel.get_msg(timeout=1)
-        except Empty:
-            reply = None
-        if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
-            end = time.monotonic() + 0.05  # not yet subscribed? ask again (ZeroMQ's slow joiner)
+        reply, end = None, time.monotonic() + 1
+        while time.monotonic() < end:  # skip replies to earlier requests (a busy machine answers late)
+            try:
+                msg = await kc.shell_channel.get_msg(timeout=max(0.01, end - time.monotonic()))
+            except Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                reply = msg
+                break
+        if reply is not None:
+            end = time.monotonic() + wait  # not yet subscribed? ask again (ZeroMQ's slow joiner)
+            wait = min(1.0, wait * 2)  # a loaded machine publishes late: wait longer each time
             while time.monotonic() < end:  # proof that IOPub is subscribed: this request's status
                 try:
                     msg = await kc.iopub_channel.get_msg(timeout=max(0.01, end - time.monotonic()))
