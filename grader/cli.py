@@ -6,7 +6,6 @@ import dataclasses
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 
 from .errors import InputError
@@ -128,17 +127,8 @@ def _launcher(args, rubric: Rubric, fallback: bool = False, slot: int = 0, warm:
                          f"to grade without it") from None
 
 
-def _import_torch() -> None:
-    from .grade import ensure_torch
-
-    try:
-        ensure_torch()  # the checks need it: import it while the kernel boots
-    except ImportError:
-        pass
-
-
 def cmd_check(args) -> int:
-    from .grade import NotANotebook, expected_values, grade_path, read_notebook
+    from .grade import NotANotebook, expected_values, grade_path, prepare_judging, read_notebook
     from .report import student_report, write_atomic
 
     rubric = full = _rubric(args)
@@ -157,7 +147,7 @@ def cmd_check(args) -> int:
     except NotANotebook as e:
         if not args.github:
             raise InputError(str(e), args.notebook) from None
-    threading.Thread(target=_import_torch, daemon=True).start()  # meanwhile the kernel starts
+    prepare_judging(wait=False)  # the checks' imports, while the kernel boots
     launcher = _launcher(args, rubric, fallback=True)
     expected = expected_values(full, launcher)  # always every check's: the cache is shared
     result = grade_path(path, rubric, expected, lang, public_only=True, launcher=launcher)

@@ -26,15 +26,29 @@ from .locate import cells_of, locate
 from .model import Execution, Rubric, SubmissionResult
 
 
-_IMPORT_LOCK = threading.Lock()
-_JUDGE_LOCK = threading.Lock()
+def _import_judging_modules() -> None:
+    try:
+        import torch
+
+        torch.testing.assert_close(torch.zeros(2), torch.zeros(2))  # and what it imports lazily
+        torch.allclose(torch.zeros(1, dtype=torch.float64), torch.zeros(1, dtype=torch.float64))
+    except ImportError:
+        pass  # reported where a check needs it
 
 
-def ensure_torch() -> None:
-    """Import torch once, one thread at a time. Workers (and grader check's early import) judge
-    in threads; two threads importing torch at once can see it half-initialised."""
-    with _IMPORT_LOCK:
-        import torch  # noqa: F401
+_warmup = threading.Thread(target=_import_judging_modules, name="grader-imports", daemon=True)
+
+
+def prepare_judging(wait: bool = True) -> None:
+    """Import torch (and what the checks use lazily) in ONE thread, before any judging thread
+    runs. Two threads importing into one package graph at once can be handed a half-initialised
+    module by CPython's import deadlock avoidance: a wrong grade, not an error. Called first by
+    the thread that starts the workers (``grade_many``) or, in the background, by ``check``
+    while its kernel boots; every later call only waits for that one import to finish."""
+    if _warmup.ident is None:
+        _warmup.start()
+    if wait:
+        _warmup.join()
 
 
 class NotANotebook(Exception):
@@ -132,9 +146,8 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
                                 0.0, total, [], time.monotonic() - started)
-    ensure_torch()
-    with _JUDGE_LOCK:  # judging takes milliseconds: one thread at a time, whatever a library does
-        questions = judge(rubric, ex, expected, lang, public_only, not_found)
+    prepare_judging()
+    questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
     return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
                             sandbox=(launcher or Launcher()).describe())
@@ -206,7 +219,7 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             done.put((i, r, False))
 
     if not todo.empty():
-        ensure_torch()  # before the workers start: never two imports of torch at once
+        prepare_judging()  # in this thread, before any worker judges
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)
                for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]]
     for th in threads:
