@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--github", action="store_true",
                    help="GitHub Actions: step output `result` (grading-reporter JSON), job summary, annotations")
     c.add_argument("--junit", metavar="FILE", help="also write the result as JUnit XML")
+    c.add_argument("--format", action="append", default=[], metavar="NAME=FILE",
+                   help="also write the result in this format (junit, json, or a plug-in's)")
     c.add_argument("--max-score", type=float, metavar="N",
                    help="with --github: points this runner is worth in Classroom (scores are scaled to it)")
     common(c)
@@ -49,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
                    help="notebooks graded at once, each worker with its own kernels (default: the number of cores)")
     g.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    g.add_argument("--format", action="append", default=[], metavar="NAME=FILE",
+                   help="also write the results in this format (junit, json, or a plug-in's)")
     g.add_argument("--feedback", action="store_true",
                    help="also write <stem>.feedback.md and .feedback.html per submission in --out, for students")
     g.add_argument("--cold", action="store_true", help="start every kernel from scratch instead of forking it "
@@ -127,6 +131,26 @@ def _launcher(args, rubric: Rubric, fallback: bool = False, slot: int = 0, warm:
                          f"to grade without it") from None
 
 
+def _formats(args) -> list[tuple[object, Path]]:
+    """--format NAME=FILE (and --junit FILE): checked before any grading starts."""
+    from .plugins import get_format
+
+    wanted = [("junit", args.junit)] if args.junit else []
+    for item in args.format:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise InputError(f"--format {item}: expected NAME=FILE, e.g. junit=grades.xml")
+        wanted.append((name, file))
+    return [(get_format(name), Path(file)) for name, file in wanted]
+
+
+def _write_formats(args, results, rubric, lang) -> None:
+    from .report import write_atomic
+
+    for fmt, file in args.formats:
+        write_atomic(file, fmt.render(results, rubric, lang))
+
+
 def cmd_check(args) -> int:
     from .grade import NotANotebook, expected_values, grade_path, prepare_judging, read_notebook
     from .report import student_report, write_atomic
@@ -151,10 +175,7 @@ def cmd_check(args) -> int:
     launcher = _launcher(args, rubric, fallback=True)
     expected = expected_values(full, launcher)  # always every check's: the cache is shared
     result = grade_path(path, rubric, expected, lang, public_only=True, launcher=launcher)
-    if args.junit:
-        from .formats import junit
-
-        write_atomic(Path(args.junit), junit.render([result]))
+    _write_formats(args, [result], rubric, lang)
     if args.github:
         from .formats import github
 
@@ -225,10 +246,7 @@ def cmd_grade(args) -> int:
                              previous=previous)
         results = [ov.apply(r, reviewed, lang) for r in results]
         write_atomic(out / "grades.csv", book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang)))
-        if args.junit:
-            from .formats import junit
-
-            write_atomic(Path(args.junit), junit.render(results))
+        _write_formats(args, results, rubric, lang)
     finally:
         book.close()
         for launcher in launchers:
@@ -410,6 +428,7 @@ def cmd_doctor(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
+        args.formats = _formats(args) if hasattr(args, "format") else []
         commands = {"check": cmd_check, "grade": cmd_grade, "validate": cmd_validate, "doctor": cmd_doctor,
                     "gradescope": cmd_gradescope, "gradescope-run": cmd_gradescope_run, "review": cmd_review,
                     "report": cmd_report, "release": cmd_release}

@@ -102,6 +102,9 @@ def _tname(v: Any) -> str:
 
 
 def load(path: str | Path | None = None) -> Rubric:
+    from .plugins import load_check_kinds
+
+    load_check_kinds()  # kinds other packages add (entry points "grader.checks")
     path = Path(path) if path else DEFAULT_RUBRIC
     shown = str(path)
     try:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..model import SubmissionResult
+from ..model import LANGS, SubmissionResult, Text
 
-NOT_FOUND = ("could not find the cells", "找不到這題的儲存格")
+NOT_FOUND = tuple(sorted({Text("找不到這題的儲存格", "could not find the cells").get(lang) for lang in LANGS}))
 
 
 def _kind(status: str, message: str) -> str | None:
