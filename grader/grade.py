@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.metadata
 import json
 import os
 import queue
@@ -100,7 +101,12 @@ def cache_dir() -> Path:
 
 def expected_key(rubric: Rubric) -> str:
     h = hashlib.sha256()
-    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), __version__.encode()):
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "none"
+    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), __version__.encode(),
+                 torch_version.encode(), repr(rubric.limits).encode()):
         h.update(hashlib.sha256(part if isinstance(part, bytes) else part.encode()).digest())
     return h.hexdigest()[:32]
 
@@ -118,6 +124,12 @@ def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: b
     except NotANotebook as e:
         raise InputError(str(e), rubric.reference) from None
     ex, _ = asyncio.run(run_notebook(nb, rubric, public_only=False, launcher=launcher))
+    lost = [c for c in ex.cells if c.status in ("dead", "timeout", "skipped")]
+    if ex.kernel_error or ex.probe_errors or lost:  # never cache, never grade against, a partial run
+        why = ex.kernel_error or (f"cell {lost[0].index + 1}: {lost[0].status}" if lost else
+                                  next(iter(ex.probe_errors.values()))[1])
+        raise InputError(f"the reference solution could not be run, so nothing can be graded: {why}",
+                         rubric.reference)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
