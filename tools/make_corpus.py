@@ -38,8 +38,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "corpus"
 SEED = 20261127
-N_OK = 72
-N_BAD = 46
+N_OK = 78
+N_BAD = 52
 
 STANDARD = """\
 autograd-basics: full if x = arange(4.) (any float dtype) requires grad, y = 2·xᵀx and autograd gives
@@ -107,6 +107,7 @@ class Ctx:
     wrongs: set = field(default_factory=set)
     notes: list = field(default_factory=list)   # what was drawn, for the verdict's "why"
     canon: bool = False           # the section typed in as the book has it (each list's first choice)
+    force: dict = field(default_factory=dict)   # part -> style, to make sure a rare style is present
 
     def pick(self, seq):
         seq = list(seq)
@@ -359,13 +360,15 @@ def sum_gradient(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
 
 def nonscalar(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     cells = heading(ctx, "nonscalar")
-    z = zero_grad(ctx)
+    z = zero_grad(ctx) if wrong != "nonscalar_no_zero" else ""
     sq = ctx.s(ctx.pick(["$x * $x"] * 3 + ["$x ** 2", "$x.pow(2)", "$T.mul($x, $x)"]))
     pre = (z + "\n" if z else "") + ctx.s(f"$y = {sq}") + "\n"
     if wrong == "nonscalar_error":
         cells.append(Cell("code", pre + ctx.s("$y.backward()\n$x.grad"), raises=True))
         return cells, "zero"
     style = ctx.pick(["sum", "sum", "ones", "ones_like", "gradient_kw", "agrad", "error_then_fix"])
+    if wrong == "nonscalar_no_zero":
+        style = ctx.pick(["sum", "ones_like"])
     if ctx.canon and ctx.edition == "d2l-en 1.0":
         style = "gradient_kw"
     ctx.notes.append(f"non-scalar by {style}")
@@ -385,7 +388,7 @@ def nonscalar(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
                               "That fails: backward needs a scalar. Sum first.")))
         cells.append(ctx.c("$y.sum().backward()\n$x.grad"))
     ctx.grad_exists = ctx.grad_exists or style != "agrad"
-    return cells, "full"
+    return cells, "notfull" if wrong == "nonscalar_no_zero" else "full"
 
 
 def detach(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
@@ -517,7 +520,7 @@ EX1_VERDICT = {"full": "full", "hessian": "positive", "memory": "positive", "gue
 
 def ex1(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     kind = {"ex1_guess": "guess", "ex1_intro": "intro", "ex1_placeholder": "placeholder", "ex1_hessian": "hessian",
-            "ex1_memory": "memory"}.get(wrong, "full")
+            "ex1_memory": "memory", "ex1_absent": "absent"}.get(wrong, "full")
     if kind == "absent":
         return [], "zero"
     text = ctx.pick(EX1_TEXT[kind][ctx.lang])
@@ -563,6 +566,8 @@ def ex2(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
         return [Cell("code", setup + f"{y}.backward()\nprint({v}.grad)"),
                 md(ctx.t("再运行一次会报错：", "再跑一次會出錯：", "Running it again gives:") +
                    "\n\n```\nRuntimeError: Trying to backward through the graph a second time\n```")], "positive"
+    if wrong == "ex2_absent":
+        return [], "zero"
     if wrong == "ex2_placeholder":
         return [Cell("code", "# your answer\nraise NotImplementedError()", raises=True)], "zero"
     style = ctx.pick(["uncaught", "uncaught", "try", "try", "try", "retain_then_err", "split"] +
@@ -597,6 +602,8 @@ def ex3(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
                     f"print({T}.allclose({a}.grad, {d} / {a}))", f"print({a}.grad)\nprint({d} / {a})"])
     fix = ctx.pick([f"{d}.sum().backward()", f"{d}.sum().backward()", f"{d}.backward({T}.ones_like({d}))",
                     f"{d}.backward(gradient={T}.ones_like({a}))"])
+    if wrong == "ex3_absent":
+        return [], "zero"
     if wrong == "ex3_scalar_switch":   # a vector, but another function with a scalar output: no error, no d/a
         return [Cell("code", f"def g(a):\n    b = a * 2\n    while b.norm() < 1000:\n        b = b * 2\n    return b.norm()\n\n"
                      f"{a} = {T}.randn({shape}, requires_grad=True)\n{d} = g({a})\n{d}.backward()\nprint({a}.grad)")], "zero"
@@ -682,10 +689,11 @@ def ex4(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
 
 
 def ensure_plt(ctx: Ctx) -> str:
+    magic = "%matplotlib inline\n" if ctx.rng.random() < 0.2 else ""
     if ctx.plt_imported:
-        return ""
+        return magic
     ctx.plt_imported = True
-    return "import matplotlib.pyplot as plt\n"
+    return magic + "import matplotlib.pyplot as plt\n"
 
 
 def ex5(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
@@ -729,6 +737,7 @@ def ex5(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
         style = "pandas"
     elif r < 0.045:
         style = "d2l"
+    style = ctx.force.get("ex5", style)
     grad = f"{xs}.grad"
     ctx.notes.append(f"ex5 {style}")
     bw = ctx.pick([f"sy.sum().backward()", f"sy.backward({T}.ones_like(sy))"])
@@ -905,14 +914,20 @@ WRONG = {
     "ex5_fd_central": "ex5-sin-derivative-plot", "ex5_pasted": "ex5-sin-derivative-plot",
     "ex5_only_sin": "ex5-sin-derivative-plot", "ex5_single_point": "ex5-sin-derivative-plot",
     "ex5_absent": "ex5-sin-derivative-plot",
+    "nonscalar_no_zero": "nonscalar-backward", "ex1_absent": "ex1-second-derivative-cost",
+    "ex3_absent": "ex3-vector-input", "ex2_absent": "ex2-backward-twice",
 }
 
 EDITIONS = [("d2l-zh 2.0", "zh-CN")] * 9 + [("d2l-zh 2.0", "zh-TW")] * 4 + [("d2l-en 0.17", "en")] * 3 + \
            [("d2l-en 1.0", "en")] * 3 + [("d2l-en 1.0", "zh-CN")]
 
 
-def build(rng: random.Random, edition: str, lang: str, wrongs: set[str]) -> tuple[list[Cell], dict, Ctx, str]:
-    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs))
+# a few rare styles are put in on purpose (notebook number among the correct ones -> part -> style)
+FORCE = {5: {"ex5": "pandas"}, 33: {"ex5": "pandas"}, 47: {"ex5": "d2l"}, 61: {"ex5": "scatter"}}
+
+
+def build(rng: random.Random, edition: str, lang: str, wrongs: set[str], force: dict | None = None):
+    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs), force=dict(force or {}))
     canon = ctx.canon = rng.random() < 0.35
     names(ctx)
     cells = title(ctx) + [Cell("code", ctx.n["IMPORTS"])]
@@ -989,7 +1004,8 @@ def generate() -> dict:
             edition, lang = sub.choice([e for e in EDITIONS if e[0] != "d2l-en 1.0"])
         else:
             edition, lang = sub.choice(EDITIONS)
-        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks)
+        force = FORCE.get(counters["ok"] + 1, {}) if kind == "ok" else {}
+        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks, force)
         cells = merge_imports(cells, sub)
         counters[kind] += 1
         tag = {"d2l-zh 2.0": "zh", "d2l-en 0.17": "en017", "d2l-en 1.0": "en10"}[edition]
@@ -1029,7 +1045,9 @@ def run_check(corpus: dict, out: Path) -> int:
                 continue
             try:
                 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    exec(compile(spec.src, f"<{stem} cell {i}>", "exec"), ns)
+                    src = "\n".join("pass" if ln.lstrip().startswith(("%", "!")) else ln
+                                    for ln in spec.src.splitlines())   # IPython magics: not Python
+                    exec(compile(src, f"<{stem} cell {i}>", "exec"), ns)
                 err = None
             except Exception as exc:  # noqa: BLE001
                 err = f"{type(exc).__name__}: {str(exc)[:120]}"
@@ -1051,9 +1069,13 @@ def main(argv=None) -> int:
     nbdir = args.out / "notebooks"
     nbdir.mkdir(parents=True, exist_ok=True)
     for old in nbdir.glob("*.ipynb"):
-        old.unlink()
-    for stem, (entry, cells) in corpus.items():
-        nbformat.write(to_notebook(cells), nbdir / f"{stem}.ipynb")
+        if old.stem not in corpus:
+            old.unlink()
+    for stem, (entry, cells) in corpus.items():   # rewrite only what changed (others may be grading it)
+        path = nbdir / f"{stem}.ipynb"
+        text = nbformat.writes(to_notebook(cells)) + "\n"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
     verdicts = {stem: entry for stem, (entry, _) in corpus.items()}
     (args.out / "verdicts.json").write_text(json.dumps(verdicts, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     n_ok = sum(1 for s in corpus if s.startswith("ok_"))
