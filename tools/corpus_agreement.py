@@ -69,7 +69,8 @@ def grade(notebooks: list[Path], out: Path, extra: list[str]) -> subprocess.Comp
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
 
 
-def measure(folder: Path, out: Path | None = None, extra: list[str] | None = None) -> dict:
+def measure(folder: Path, out: Path | None = None, extra: list[str] | None = None,
+            match: list[str] | None = None) -> dict:
     """Grades every notebook of `folder` and compares with its verdicts. Returns a summary dict:
     {"per_question": {qid: [agree, total]}, "agree", "total", "rate", "disagreements": [...],
      "skipped": {stem: [missing packages]}, "missing": [stems with a verdict but no notebook],
@@ -79,7 +80,7 @@ def measure(folder: Path, out: Path | None = None, extra: list[str] | None = Non
     skipped = {s: m for s, e in verdicts.items() if (m := missing_needs(e))}
     todo, missing = [], []
     for stem in sorted(verdicts):
-        if stem in skipped:
+        if stem in skipped or (match and not any(m in stem for m in match)):
             continue
         p = nbdir / f"{stem}.ipynb"
         (todo if p.is_file() else missing).append(p if p.is_file() else stem)
@@ -155,6 +156,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="keep the grader's results here (default: a temporary folder)")
     ap.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
     ap.add_argument("--width", type=int, default=200, help="characters of each failing check's message")
+    ap.add_argument("--match", action="append", metavar="TEXT",
+                    help="only notebooks whose name contains TEXT (repeatable), e.g. --match en10 --match bad_")
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []   # after --: more arguments for `grader grade`
     argv = argv[:argv.index("--")] if "--" in argv else argv
@@ -162,7 +165,7 @@ def main(argv=None) -> int:
     if not args.folder.is_dir():
         print(f"error: {args.folder}: not a folder", file=sys.stderr)
         return 2
-    s = measure(args.folder, args.out, extra)
+    s = measure(args.folder, args.out, extra, args.match)
     proc = s.pop("grader")
     if proc.returncode not in (0, 1):
         print(f"error: grader grade exited {proc.returncode}: {proc.stderr.strip()[-2000:]}", file=sys.stderr)
