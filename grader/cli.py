@@ -94,7 +94,12 @@ def _parser() -> argparse.ArgumentParser:
 def _rubric(args) -> Rubric:
     from .rubric import load
 
-    rubric = load(getattr(args, "rubric", None) or getattr(args, "rubric_path", None))
+    path = getattr(args, "rubric", None) or getattr(args, "rubric_path", None)
+    if path is None and args.command == "check":  # a released notebook names its assignment
+        from .rubric import for_notebook
+
+        path = for_notebook(args.notebook)
+    rubric = load(path)
     changes: dict[str, float] = {}
     for item in getattr(args, "limit", []) or []:
         key, sep, value = item.partition("=")
@@ -151,8 +156,18 @@ def _write_formats(args, results, rubric, lang) -> None:
         write_atomic(file, fmt.render(results, rubric, lang))
 
 
+def _github_error(args, rubric: Rubric, lang: str, error: str) -> None:
+    from .formats import github
+    from .report import student_report
+
+    total = sum(c.points for _, c in rubric.checks() if c.visibility == "public")
+    result = SubmissionResult(Path(args.notebook).stem, "error", error, 0.0, total, [])
+    github.write(result, args.notebook, lang, student_report(result, lang), sys.stdout,
+                 os.environ.get("GITHUB_OUTPUT"), os.environ.get("GITHUB_STEP_SUMMARY"), args.max_score)
+
+
 def cmd_check(args) -> int:
-    from .grade import NotANotebook, expected_values, grade_path, prepare_judging, read_notebook
+    from .grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, prepare_judging, read_notebook
     from .report import student_report, write_atomic
 
     rubric = full = _rubric(args)
@@ -173,8 +188,17 @@ def cmd_check(args) -> int:
             raise InputError(str(e), args.notebook) from None
     prepare_judging(wait=False)  # the checks' imports, while the kernel boots
     launcher = _launcher(args, rubric, fallback=True)
-    expected = expected_values(full, launcher)  # always every check's: the cache is shared
+    try:
+        expected = expected_values(full, launcher)  # always every check's: the cache is shared
+    except KernelUnavailable as e:
+        if args.github:  # the reporter still gets a result: this notebook could not be graded
+            _github_error(args, rubric, lang, str(e))
+        raise
     result = grade_path(path, rubric, expected, lang, public_only=True, launcher=launcher)
+    if result.status == "error" and (result.error or "").startswith(START_ERROR):
+        if args.github:
+            _github_error(args, rubric, lang, result.error)
+        raise KernelUnavailable(f"{result.error} (run `grader doctor`)")
     _write_formats(args, [result], rubric, lang)
     if args.github:
         from .formats import github
@@ -254,11 +278,15 @@ def cmd_grade(args) -> int:
     print(table(results, rubric))
     print(f"\n{progress.summary()}\nresults in {out}/ (gradebook.sqlite, grades.csv, one .json per submission); "
           f"kernels: {launchers[0].describe()}, {jobs} worker{'s' if jobs > 1 else ''}")
+    errored = [r for r in results if r.status == "error"]
+    if results and len(errored) == len(results):  # nothing was graded: never a quiet exit 0
+        raise InputError(f"every submission errored ({len(errored)} of {len(results)}), nothing was graded: "
+                         f"{errored[0].submission}: {errored[0].error}")
     return 0
 
 
 def cmd_validate(args) -> int:
-    from .grade import expected_values, grade_path
+    from .grade import START_ERROR, KernelUnavailable, expected_values, grade_path
     from .report import student_report
 
     rubric = _rubric(args)
@@ -266,6 +294,8 @@ def cmd_validate(args) -> int:
     launcher = _launcher(args, rubric)
     expected = expected_values(rubric, launcher, refresh=True)
     result = grade_path(Path(rubric.reference), rubric, expected, lang, public_only=False, launcher=launcher)
+    if result.status == "error" and (result.error or "").startswith(START_ERROR):
+        raise KernelUnavailable(f"{result.error} (run `grader doctor`)")
     short = [f"{q.id}/{c.name}: {c.status} {c.message}" for q in result.questions for c in q.checks
              if c.score < c.max_score]
     n = sum(len(q.checks) for q in rubric.questions)

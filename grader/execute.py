@@ -22,7 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-from .launch import Launcher
+from .launch import Launcher, start_failure
 from .locate import cells_of
 from .model import CellRun, Execution, Limits
 
@@ -294,7 +294,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024)),
                                             limits.probe_timeout * 2)
         except Exception as e:
-            ex.kernel_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+            ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
             return False
         if status != "ok":
             ename, evalue = _error_of(cell)

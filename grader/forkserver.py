@@ -28,7 +28,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env
+from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
 from .model import Limits
 from .sandbox import SandboxLauncher, _pids_of
 
@@ -58,13 +58,13 @@ class Zygote:
         base = _run_base()
         self.control = tempfile.mkdtemp(prefix="grader-zc-", dir=base)
         self.spool = tempfile.mkdtemp(prefix="grader-zs-", dir=base)
-        self.log = Path(self.control + ".log")
+        self.stderr = StderrTail()  # the zygote's and its kernels' stderr: the last bytes, to quote
         for d in (self.control, self.spool):
             if self.uid is not None:
                 os.chown(d, self.uid, self.uid)
             os.chmod(d, 0o700)
         disk = str(int(limits.disk_mb * 1024 * 1024))
-        python = os.path.realpath(sys.executable)
+        python = kernel_python()
         if sandbox:
             from .sandbox import python_paths
 
@@ -73,13 +73,20 @@ class Zygote:
             argv, env = sandbox.sandbox_argv([self.control, self.spool], inner), {"PATH": os.environ.get("PATH", "")}
         else:
             argv, env = [python, "-c", ZYGOTE_SOURCE, self.control, "plain", disk], kernel_env()
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                         env=env, start_new_session=True)
+        try:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.stderr.fd,
+                                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        except OSError as e:
+            self.stderr.close_writer()
+            shutil.rmtree(self.control, ignore_errors=True)
+            shutil.rmtree(self.spool, ignore_errors=True)
+            raise ZygoteError(f"the fork server did not start: {e}") from None
+        self.stderr.close_writer()
         line = self.proc.stdout.readline()  # "ready" once the imports are done
         if line.strip() != b"ready":
-            self.close()
-            raise ZygoteError(f"the fork server did not start: {self.log.read_text(errors='replace')[-300:]}")
+            self.close()  # read what it said once it is gone, not before
+            why = cause(self.stderr.text(settle=2.0)) or f"it exited with code {self.proc.returncode}"
+            raise ZygoteError(f"the fork server did not start: {why}")
         self.host_pids = set(_pids_of(self.uid)) if self.uid is not None else set()
 
     def request(self, obj: dict) -> dict:
@@ -135,7 +142,6 @@ class Zygote:
             reap_uid(self.uid)
         shutil.rmtree(self.control, ignore_errors=True)
         shutil.rmtree(self.spool, ignore_errors=True)
-        self.log.unlink(missing_ok=True)
 
 
 class _ForkedProcess:
@@ -261,6 +267,13 @@ class WarmLauncher(Launcher):
 
     def start_kwargs(self, cwd: str) -> dict:
         return {}
+
+    def stderr_of(self, km) -> str:
+        """A forked kernel's last words are in its zygote's stderr."""
+        zygote = getattr(km, "zygote", None)
+        text = zygote.stderr.text(settle=0.2) if zygote is not None else ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        return cause("\n".join(lines[-20:])) if lines else ""
 
     def release(self, km, prepare: bool = True) -> None:
         d = self._dirs.pop(id(km), None)

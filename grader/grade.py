@@ -56,6 +56,18 @@ class NotANotebook(Exception):
     pass
 
 
+START_ERROR = "the kernel could not start"
+
+
+class KernelUnavailable(InputError):
+    """No kernel can start here, or the reference cannot run: nothing can be graded (exit 2).
+    Never turned into scores: a broken install is an error, not zeros."""
+
+
+def never_started(ex: Execution) -> bool:
+    return ex.kernel_died_at == -1
+
+
 def read_notebook(path: Path):
     try:
         raw = path.read_text(encoding="utf-8")
@@ -124,6 +136,8 @@ def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: b
     except NotANotebook as e:
         raise InputError(str(e), rubric.reference) from None
     ex, _ = asyncio.run(run_notebook(nb, rubric, public_only=False, launcher=launcher))
+    if never_started(ex):
+        raise KernelUnavailable(f"{START_ERROR}, so nothing was graded: {ex.kernel_error} (run `grader doctor`)")
     lost = [c for c in ex.cells if c.status in ("dead", "timeout", "skipped")]
     if ex.kernel_error or ex.probe_errors or lost:  # never cache, never grade against, a partial run
         why = ex.kernel_error or (f"cell {lost[0].index + 1}: {lost[0].status}" if lost else
@@ -158,6 +172,9 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
                                 0.0, total, [], time.monotonic() - started)
+    if never_started(ex):  # not the student's doing: an error with the cause, never zeros
+        return SubmissionResult(name, "error", f"{START_ERROR}: {ex.kernel_error}", 0.0, total, [],
+                                time.monotonic() - started, sandbox=(launcher or Launcher()).describe())
     prepare_judging()
     questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
@@ -210,7 +227,8 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
     for i, path in enumerate(paths):
         digest = file_sha256(path)
         old = previous(names[path]) if previous else None
-        if old is not None and digest and old.notebook_sha256 == digest and old.rubric_sha256 == key:
+        if old is not None and digest and old.notebook_sha256 == digest and old.rubric_sha256 == key \
+                and old.status != "error":  # an error (a kernel that could not start) is tried again
             done.put((i, old, True))
         else:
             todo.put(i)

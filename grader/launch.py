@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
@@ -31,17 +32,102 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "OPENBLAS_CORETYPE", "
               "LD_LIBRARY_PATH", "VIRTUAL_ENV", "SYSTEMROOT")
 
 
+def kernel_python() -> str:
+    """The interpreter every kernel runs: this Python as it was started, never its symlink's
+    target. A venv's ``bin/python`` is a symlink to the base interpreter; started by its own
+    path it finds the venv's ``pyvenv.cfg`` and so the venv's site-packages (ipykernel, torch);
+    started as the target it sees only the base install's."""
+    exe = sys.executable
+    if not exe or not os.path.exists(exe):  # embedded or odd launchers: the real file at least
+        exe = os.path.realpath(sys.executable or "python3")
+    return os.path.abspath(exe)
+
+
 def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = False) -> dict[str, str]:
     """The kernel's whole environment: no grader secrets or tokens leak through os.environ."""
     if sandboxed:
-        env = {"PATH": os.pathsep.join([os.path.dirname(os.path.realpath(sys.executable)), "/usr/bin", "/bin"]),
+        env = {"PATH": os.pathsep.join([os.path.dirname(kernel_python()), "/usr/bin", "/bin"]),
                "HOME": "/work", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/.mpl", "LANG": "C.UTF-8"}
         env.update({k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if k in os.environ})
+        import site
+
+        if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+            env["PYTHONUSERBASE"] = site.getuserbase()  # `pip install --user` packages (bound read-only)
     else:
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
     env.update(KERNEL_ENV)
     env.update(extra or {})
     return env
+
+
+class StderrTail:
+    """The last ``limit`` bytes a process writes to its stderr: a pipe drained by a thread, so
+    a kernel that floods fd 2 costs nothing but the copying, and a kernel that cannot start
+    leaves its own error message to quote. ``fd`` is what Popen gets as ``stderr``."""
+
+    def __init__(self, limit: int = 16384):
+        self.limit = limit
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        r, self.fd = os.pipe()
+        self._reader = threading.Thread(target=self._drain, args=(r,), daemon=True)
+        self._reader.start()
+
+    def _drain(self, r: int) -> None:
+        try:
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._buf += chunk
+                    if len(self._buf) > self.limit:
+                        del self._buf[: len(self._buf) - self.limit]
+        except OSError:
+            pass
+        finally:
+            os.close(r)
+
+    def close_writer(self) -> None:
+        """Our copy of the write end: once the process has it, the reader ends with the process."""
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = -1
+
+    def text(self, settle: float = 0.5) -> str:
+        self._reader.join(settle)  # the process has just died: let the last bytes arrive
+        with self._lock:
+            return self._buf.decode("utf-8", errors="replace")
+
+
+def cause(text: str, limit: int = 300) -> str:
+    """The one line of a process's error output that says why it failed: the exception line
+    of a traceback, else the last line that is not blank."""
+    lines = [ln.strip() for ln in text.replace("\r", "\n").splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[-1]
+    for ln in reversed(lines):  # a traceback ends with "SomeError: message", maybe followed by noise
+        if not ln.startswith(("File ", "^", "~")) and (ln.split(":")[0].endswith(("Error", "Exception"))
+                                                        or ln.startswith(("bwrap:", "setpriv:", "prlimit:"))):
+            line = ln
+            break
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def start_failure(launcher: "Launcher", km, error: BaseException) -> str:
+    """Why a kernel did not start, in one line: the error the grader saw and the kernel's own
+    last words (``No module named 'ipykernel'``, a bwrap error)."""
+    seen = str(error).splitlines()[0] if str(error) else type(error).__name__
+    own = ""
+    try:
+        own = launcher.stderr_of(km) if km is not None else ""
+    except Exception:
+        pass
+    return f"{seen}: {own}" if own and own not in seen else seen
 
 
 class _SpecManager(KernelSpecManager):
@@ -64,7 +150,7 @@ class _SpecManager(KernelSpecManager):
 class Launcher:
     """Starts a plain local ipykernel in its own process (no sandbox)."""
 
-    python: str = sys.executable
+    python: str = field(default_factory=kernel_python)
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = "local"
 
@@ -72,19 +158,44 @@ class Launcher:
         return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                 "--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
 
+    def __post_init__(self):
+        self._tails: dict[int, StderrTail] = {}
+        self._pending: StderrTail | None = None
+
+    def _new_tail(self, km) -> None:
+        tail = StderrTail()
+        self._tails[id(km)] = self._pending = tail
+
+    def _take_tail(self) -> int:
+        """The stderr for the kernel about to start (the one kernel_manager() just made)."""
+        tail, self._pending = self._pending, None
+        return tail.fd if tail is not None else -3  # subprocess.DEVNULL
+
+    def stderr_of(self, km) -> str:
+        """The kernel's own error output, reduced to its cause (empty when none)."""
+        tail = self._tails.get(id(km))
+        if tail is None:
+            return ""
+        tail.close_writer()
+        return cause(tail.text())
+
     def kernel_manager(self) -> AsyncKernelManager:
         ksm = _SpecManager()
         ksm.argv = self.argv()
         ksm.env = kernel_env(self.extra_env)
         km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
+        self._new_tail(km)
         return km
 
     def start_kwargs(self, cwd: str) -> dict:
-        """Options for ``start_kernel`` (the working directory and the environment)."""
-        return {"cwd": cwd, "env": kernel_env(self.extra_env)}
+        """Options for ``start_kernel`` (the working directory, the environment, stderr)."""
+        return {"cwd": cwd, "env": kernel_env(self.extra_env), "stderr": self._take_tail()}
 
     def release(self, km) -> None:
         """Called once the kernel is gone: remove anything made for it."""
+        tail = self._tails.pop(id(km), None)
+        if tail is not None:
+            tail.close_writer()
 
     def close(self) -> None:
         """Called once no more kernels will be started."""

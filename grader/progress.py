@@ -61,6 +61,7 @@ class Progress:
         wall = time.monotonic() - self.started
         median = statistics.median(self.seconds) if self.seconds else 0.0
         graded = self.done - self.errors
-        return (f"{graded} graded ({self.kept} unchanged, kept), {self.errors} could not be graded, "
-                f"{self.timeouts} with timeouts; "
+        errored = f"{self.errors} could not be graded"
+        return (f"{errored + ', ' if self.errors else ''}{graded} graded ({self.kept} unchanged, kept)"
+                f"{'' if self.errors else ', ' + errored}, {self.timeouts} with timeouts; "
                 f"wall time {wall:.1f} s, median {median:.2f} s per notebook")

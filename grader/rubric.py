@@ -17,8 +17,57 @@ from .errors import RubricError
 from .i18n import LANGS
 from .model import VISIBILITIES, Anchor, CheckSpec, Limits, Question, Rubric, Text
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parent / "assignments" / "d2l-autograd" / "rubric.yaml"
+DEFAULT_ASSIGNMENT = "d2l-autograd"
+
+
+def bundled_assignments() -> list[str]:
+    """The assignments shipped inside the package (``grader/assignments/NAME/rubric.yaml``)."""
+    from importlib.resources import files
+
+    root = files("grader") / "assignments"
+    try:
+        return sorted(d.name for d in root.iterdir() if d.is_dir() and (d / "rubric.yaml").is_file())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def bundled(name: str = DEFAULT_ASSIGNMENT) -> Path:
+    """The rubric of a bundled assignment, found through the installed package's data (after an
+    editable, ``pip install .`` or wheel install alike, from any working folder)."""
+    from importlib.resources import files
+
+    if not ID_RE.match(name or ""):
+        raise RubricError(f"no bundled assignment {name!r} (bundled: {', '.join(bundled_assignments()) or 'none'})")
+    path = files("grader") / "assignments" / name / "rubric.yaml"
+    if not path.is_file():
+        raise RubricError(f"no bundled assignment {name!r} (bundled: {', '.join(bundled_assignments()) or 'none'})")
+    return Path(str(path))
+
+
+def assignment_of(notebook: str | Path) -> str | None:
+    """The assignment a notebook made by ``grader release`` names in its metadata, if any."""
+    import json
+
+    try:
+        meta = json.loads(Path(notebook).read_text(encoding="utf-8")).get("metadata", {})
+        name = meta.get("grader", {}).get("assignment")
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def for_notebook(notebook: str | Path) -> Path:
+    """The bundled rubric for a notebook: the assignment its metadata names (a released
+    template), else the default one."""
+    name = assignment_of(notebook)
+    if name is None:
+        return bundled()
+    if name not in bundled_assignments():
+        raise RubricError(f"the notebook is for assignment {name!r}, which this grader does not bundle "
+                          f"(bundled: {', '.join(bundled_assignments()) or 'none'}): pass --rubric", str(notebook))
+    return bundled(name)
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DEFAULT_RUBRIC = Path(__file__).resolve().parent / "assignments" / DEFAULT_ASSIGNMENT / "rubric.yaml"
 
 
 class _Map(dict):
@@ -105,7 +154,7 @@ def load(path: str | Path | None = None) -> Rubric:
     from .plugins import load_check_kinds
 
     load_check_kinds()  # kinds other packages add (entry points "grader.checks")
-    path = Path(path) if path else DEFAULT_RUBRIC
+    path = Path(path) if path else bundled()
     shown = str(path)
     try:
         raw = path.read_bytes()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env
+from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
 from .model import Limits
 
 # Read-only system paths the kernel needs, when they exist (the rest of / is not visible).
@@ -56,18 +56,108 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
-def python_paths() -> list[str]:
-    """Folders that hold this Python and its packages (bound read-only, at the same paths)."""
-    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+def user_site() -> str | None:
+    """This user's site-packages (``pip install --user``) when Python uses it and it exists."""
+    import site
+
+    if not site.ENABLE_USER_SITE:
+        return None
+    path = site.getusersitepackages()
+    return path if os.path.isdir(path) else None
+
+
+def _grader_home() -> str:
+    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def python_binds() -> list[tuple[str, str]]:
+    """(source, target) folders that hold this Python and its packages, bound read-only: the
+    prefix (a venv's, symlinked or ``--copies``), the base interpreter's (pyvenv.cfg's
+    ``home`` and the symlink's target), the stdlib and site folders, the user site, and folders
+    that ``.pth`` files put on ``sys.path`` (editable installs of other packages). Not the
+    working folder, ``PYTHONPATH`` or a checkout of the grader itself: a kernel has no use for
+    them and they may hold rubrics and references. A symlinked folder is bound at both its
+    path and its target."""
+    import site
+
+    wanted: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.prefix)]
+    exe = kernel_python()
+    wanted.append(os.path.dirname(exe))
+    real = os.path.realpath(exe)
+    wanted.append(os.path.dirname(os.path.dirname(real)))
+    cfg = os.path.join(sys.prefix, "pyvenv.cfg")
+    if os.path.isfile(cfg):
+        try:
+            for line in open(cfg, encoding="utf-8", errors="replace"):
+                key, sep, value = line.partition("=")
+                if sep and key.strip() == "home" and value.strip():
+                    home = value.strip()
+                    wanted += [home, os.path.dirname(home)]
+        except OSError:
+            pass
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         p = sysconfig.get_paths().get(key)
         if p:
-            paths.add(os.path.realpath(p))
-    exe = os.path.realpath(sys.executable)
-    paths.add(os.path.dirname(os.path.dirname(exe)))
-    # drop nested duplicates
-    keep = sorted(p for p in paths if os.path.exists(p))
-    return [p for p in keep if not any(p != q and p.startswith(q + os.sep) for q in keep)]
+            wanted.append(p)
+    try:
+        wanted += site.getsitepackages()
+    except AttributeError:  # very old virtualenvs' site.py
+        pass
+    usr = user_site()
+    if usr:
+        wanted.append(usr)
+    outside = {os.path.realpath(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p}
+    outside.add(os.path.realpath(os.getcwd()))
+    if sys.path and sys.path[0]:
+        outside.add(os.path.realpath(sys.path[0]))
+    checkout = _grader_home()
+    for entry in sys.path[1:]:
+        if not entry or not os.path.isdir(entry) or os.path.realpath(entry) in outside:
+            continue
+        real_entry = os.path.realpath(entry)
+        if (checkout + os.sep).startswith(real_entry + os.sep) and "-packages" not in real_entry:
+            continue  # the grader's own checkout (tests, samples, references): not for students
+        wanted.append(entry)
+    pairs: set[tuple[str, str]] = set()
+    for p in wanted:
+        if not p or not os.path.exists(p):
+            continue
+        target, source = os.path.abspath(p), os.path.realpath(p)
+        pairs.add((source, source))
+        if target != source and not os.path.islink(target):  # a component above it is a symlink
+            pairs.add((source, target))
+        elif target != source:
+            pairs.add((source, target))
+    # drop targets nested in another target bound from the matching source
+    keep = sorted(pairs, key=lambda st: (len(st[1]), st))
+    out: list[tuple[str, str]] = []
+    for src, dst in keep:
+        if any(dst.startswith(d + os.sep) and src == os.path.join(s, os.path.relpath(dst, d)) for s, d in out):
+            continue
+        if any(dst == d for _, d in out):
+            continue
+        out.append((src, dst))
+    return out
+
+
+def python_paths() -> list[str]:
+    """Where this Python and its packages appear inside the sandbox."""
+    return [dst for _, dst in python_binds()]
+
+
+def kernel_argv() -> list[str]:
+    return [kernel_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.enabled=False",
+            "--IPKernelApp.log_level=CRITICAL"]
+
+
+def _hidden_dirs() -> list[str]:
+    """Folders bound with the Python that a kernel must not read: the grader's bundled
+    assignments (rubrics with hidden checks, reference solutions) when the grader is installed
+    in a bound site-packages."""
+    here = os.path.join(os.path.dirname(os.path.realpath(__file__)), "assignments")
+    if not os.path.isdir(here):
+        return []
+    return [dst + here[len(src):] for src, dst in python_binds() if here.startswith(src + os.sep)]
 
 
 class _SandboxKernelManager(AsyncKernelManager):
@@ -88,6 +178,7 @@ class SandboxLauncher(Launcher):
     name: str = "bwrap"
 
     def __post_init__(self):
+        super().__post_init__()
         self._dirs: dict[int, str] = {}
         self._uid = reserve_uid() if os.geteuid() == 0 else None
 
@@ -113,14 +204,17 @@ class SandboxLauncher(Launcher):
                  "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
                  "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work"]
         made: set[str] = {"/tmp", "/work"}
-        for p in python_paths():  # after the tmpfs mounts: a virtualenv may live under /tmp
-            if not any(p == s or p.startswith(s + os.sep) for s in SYSTEM_PATHS):
+        for src, p in python_binds():  # after the tmpfs mounts: a virtualenv may live under /tmp
+            if not any(p == s or p.startswith(s + os.sep) for s in SYSTEM_PATHS) or src != p:
                 parts = Path(p).parents
                 for parent in reversed([str(q) for q in parts if str(q) != "/"]):
-                    if parent not in made:  # traversable even where the real one is not (/root)
-                        argv += ["--perms", "0755", "--dir", parent]
+                    if parent not in made and not any(parent == s or parent.startswith(s + os.sep)
+                                                      for s in SYSTEM_PATHS):
+                        argv += ["--perms", "0755", "--dir", parent]  # traversable even where the real one is not (/root)
                         made.add(parent)
-                argv += ["--ro-bind", p, p]
+                argv += ["--ro-bind", src, p]
+        for hidden in _hidden_dirs():  # the bundled rubrics and references, where site-packages holds them
+            argv += ["--perms", "0555", "--tmpfs", hidden, "--remount-ro", hidden]
         for shared in [sockdir] if isinstance(sockdir, str) else sockdir:
             argv += ["--bind", shared, shared]
         argv += ["--chdir", "/work"]
@@ -143,22 +237,23 @@ class SandboxLauncher(Launcher):
             os.chown(sockdir, self.uid, self.uid)
         os.chmod(sockdir, 0o700)
         ksm = _SpecManager()
-        ksm.argv = self.sandbox_argv(sockdir, [os.path.realpath(sys.executable), "-m", "ipykernel_launcher", "-f",
-                                               "{connection_file}", "--HistoryManager.enabled=False",
-                                               "--IPKernelApp.log_level=CRITICAL"])
+        ksm.argv = self.sandbox_argv(sockdir, kernel_argv())
         ksm.env = {}
         ksm.interrupt_mode = "message"  # a signal to bwrap would not reach the kernel
         km = _SandboxKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                                    ip=os.path.join(sockdir, "k"), connection_file=os.path.join(sockdir, "kernel.json"))
         km.owner = self.uid
         self._dirs[id(km)] = sockdir
+        self._new_tail(km)
         return km
 
     def start_kwargs(self, cwd: str) -> dict:
-        # the kernel's own stderr is not the student's output (that comes as messages): drop it
-        return {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "stderr": subprocess.DEVNULL}
+        # the kernel's own stderr is not the student's output (that comes as messages): only its
+        # last bytes are kept, to quote when the kernel cannot start
+        return {"env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, "stderr": self._take_tail()}
 
     def release(self, km) -> None:
+        super().release(km)
         sockdir = self._dirs.pop(id(km), None)
         if sockdir:
             shutil.rmtree(sockdir, ignore_errors=True)
@@ -261,7 +356,7 @@ def sandbox_facts(limits: Limits | None = None) -> tuple[dict | None, str]:
     try:
         if launcher.uid is not None:
             os.chown(sockdir, launcher.uid, launcher.uid)
-        argv = launcher.sandbox_argv(sockdir, [os.path.realpath(sys.executable), "-c", _FACTS, "127.0.0.1",
+        argv = launcher.sandbox_argv(sockdir, [kernel_python(), "-c", _FACTS, "127.0.0.1",
                                                str(listener.getsockname()[1]), str(os.getpid()), str(secret)])
         p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
