@@ -38,8 +38,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "corpus"
 SEED = 20261127
-N_OK = 78
+N_OK = 78           # first batch
 N_BAD = 52
+N_OK2 = 14          # second batch: more styles (added later; the first batch is unchanged by them)
+N_BAD2 = 16
 
 STANDARD = """\
 autograd-basics: full if x = arange(4.) (any float dtype) requires grad, y = 2·xᵀx and autograd gives
@@ -108,6 +110,7 @@ class Ctx:
     notes: list = field(default_factory=list)   # what was drawn, for the verdict's "why"
     canon: bool = False           # the section typed in as the book has it (each list's first choice)
     force: dict = field(default_factory=dict)   # part -> style, to make sure a rare style is present
+    v2: bool = False              # second batch: more styles (the first batch stays as it was)
 
     def pick(self, seq):
         seq = list(seq)
@@ -527,6 +530,10 @@ def ex1(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     where = ctx.pick(["md"] * 6 + ["comment", "string", "print"]) if kind != "placeholder" else "md"
     ctx.notes.append(f"ex1 {kind} in {where}")
     label = ctx.pick(["", "", ctx.t("答：", "答：", "Answer: ")])
+    if where == "md" and ctx.v2 and kind == "full" and ctx.rng.random() < 0.4:
+        ctx.notes.append("ex1 in two cells")
+        cut = max(text.find("。") + 1, text.find(". ") + 1) or len(text) // 2
+        return [md(label + text[:cut]), md(text[cut:].strip())], EX1_VERDICT[kind]
     if where == "md":
         cell = md(label + text)
     elif where == "comment":
@@ -550,6 +557,10 @@ def ex2(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     y = ctx.pick(["y", "y", "y2", "out"])
     T = ctx.n["T"]
     setup = f"{v} = {T}.arange(4.0, requires_grad=True)\n{y} = 2 * {T}.dot({v}, {v})\n"
+    if ctx.v2 and ctx.rng.random() < 0.4:   # the section's x again (it still requires grad)
+        v = ctx.n["x"]
+        setup = f"{y} = 2 * {T}.dot({v}, {v})\n"
+        ctx.notes.append("ex2 on the section's x")
     if wrong == "ex2_recompute":
         return [Cell("code", setup + f"{y}.backward()\n{y} = 2 * {T}.dot({v}, {v})\n{y}.backward()\nprint({v}.grad)")], "zero"
     if wrong == "ex2_string":
@@ -597,7 +608,14 @@ def ex3(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     a = ctx.pick(["a", "a", "vec", "m", "a_vec"])
     d = ctx.pick(["d", "d", "out", "res"])
     shape = ctx.pick(["size=(3,)", "size=(4,)", "size=(2, 3)", "(3, 4)", "5"])
-    mk = f"{a} = {T}.randn({shape}, requires_grad=True)\n{d} = {f}({a})\n"
+    if ctx.v2 and ctx.rng.random() < 0.35:
+        f = ctx.pick(["f", "g", "f3"])
+        ctx.notes.append(f"ex3 defines {f} again")
+        mk = (f"def {f}(a):\n    b = a * 2\n    while b.norm() < 1000:\n        b = b * 2\n    if b.sum() > 0:\n"
+              f"        c = b\n    else:\n        c = 100 * b\n    return c\n\n")
+    else:
+        mk = ""
+    mk += f"{a} = {T}.randn({shape}, requires_grad=True)\n{d} = {f}({a})\n"
     chk = ctx.pick([f"print({a}.grad == {d} / {a})", f"{T}.allclose({a}.grad, {d} / {a})",
                     f"print({T}.allclose({a}.grad, {d} / {a}))", f"print({a}.grad)\nprint({d} / {a})"])
     fix = ctx.pick([f"{d}.sum().backward()", f"{d}.sum().backward()", f"{d}.backward({T}.ones_like({d}))",
@@ -653,7 +671,13 @@ def ex4(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
     if wrong == "ex4_placeholder":
         return [Cell("code", "# " + ctx.t("你的代码", "你的程式碼", "your code here") + "\nraise NotImplementedError()",
                      raises=True)], "zero"
-    style = ctx.pick(["ifelse", "ifelse", "tuple_args", "module", "loop_big", "while_sign", "two_args_cells"])
+    style = ctx.pick(["ifelse", "ifelse", "tuple_args", "module", "loop_big", "while_sign", "two_args_cells"]
+                     + (["recursion", "recursion"] if ctx.v2 else []))
+    if style == "recursion":
+        ctx.notes.append("ex4 recursion")
+        return [Cell("code", f"def halve(x):\n    if x.abs().max() < 1:\n        return (x ** 2).sum()\n    return halve(x / 2) * 4\n\n"
+                     f"for v in ({T}.tensor([0.5, -0.25]), {T}.tensor([6.0, -3.0])):\n    v.requires_grad_(True)\n"
+                     f"    out = halve(v)\n    out.backward()\n    print(out.item(), v.grad)")], "full"
     ctx.notes.append(f"ex4 {style}")
     if style == "ifelse":
         fn = ctx.pick(["g", "my_f", "h", "piecewise"])
@@ -728,6 +752,8 @@ def ex5(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
                      f"dy = [{vals}]\nplt.plot({xs}, {T}.sin({xs}))\nplt.plot({xs}, dy)\nplt.show()")], "notfull"
     if wrong == "ex5_only_sin":
         return [Cell("code", imp + mk + sin + f"sy.sum().backward()\nplt.plot({det}, sy.detach())\nplt.title('sin(x)')\nplt.show()")], "notfull"
+    if wrong == "ex5_only_grad":
+        return [Cell("code", imp + mk + sin + f"sy.sum().backward()\nplt.plot({det}, {xs}.grad, label='derivative')\nplt.legend()\nplt.show()")], "notfull"
     if wrong == "ex5_single_point":
         return [Cell("code", f"p = {T}.tensor(1.0, requires_grad=True)\n{T}.sin(p).backward()\nprint(p.grad)")], "notfull"
     style = ctx.pick(["two_plots", "two_plots", "one_call", "subplots", "two_axes", "scatter", "loop", "agrad",
@@ -829,8 +855,13 @@ def marker_cells(ctx: Ctx, style: str, ex: str, num: int, answer: list[Cell]) ->
         return [md(f"Q{num}: {q}")] + answer
     if style == "zh_numeral":
         return [md(f"{'习题' if ctx.lang == 'zh-CN' else '習題'}{ZH_NUM[num]}")] + answer
+    if style == "comment_q":   # the question's text as the first comment line of the answer
+        style = "comment"
+        tag_q = f"# {num}. " + re.sub(r"[$`]", "", q)
+    else:
+        tag_q = None
     if style == "comment":
-        tag = ctx.pick([f"# EXP{num}", f"# {word}{num}" if ctx.lang != "en" else f"# Exercise {num}",
+        tag = tag_q or ctx.pick([f"# EXP{num}", f"# {word}{num}" if ctx.lang != "en" else f"# Exercise {num}",
                         f"## {num}. {SHORT[ctx.lang].get(ex, '')}", f"# Q{num}", f"###{num}."])
         out, done = [], False
         for c in answer:
@@ -876,10 +907,11 @@ def exercises(ctx: Ctx, wrongs: set[str]) -> tuple[list[Cell], dict]:
     elif layout == "one_heading" or (layout == "markers" and ctx.rng.random() < 0.5):
         cells.append(head)
     if layout in ("markers", "list_then_markers"):
-        style = ctx.pick(MARKER_STYLES[ctx.lang])
+        styles = MARKER_STYLES[ctx.lang] + (["comment_q", "comment_q"] if ctx.v2 else [])
+        style = ctx.pick(styles)
         ctx.notes.append(f"markers {style}")
         for i, ex in enumerate(order, 1):
-            s = style if ctx.rng.random() < 0.85 else ctx.pick(MARKER_STYLES[ctx.lang])
+            s = style if ctx.rng.random() < 0.85 else ctx.pick(styles)
             if s != style:
                 ctx.notes.append(f"{ex} marker {s}")
             if not answers[ex]:
@@ -916,7 +948,10 @@ WRONG = {
     "ex5_absent": "ex5-sin-derivative-plot",
     "nonscalar_no_zero": "nonscalar-backward", "ex1_absent": "ex1-second-derivative-cost",
     "ex3_absent": "ex3-vector-input", "ex2_absent": "ex2-backward-twice",
+    "ex5_only_grad": "ex5-sin-derivative-plot",
 }
+
+WRONG_V2 = {"ex5_only_grad"}   # wrong kinds of the second batch only
 
 EDITIONS = [("d2l-zh 2.0", "zh-CN")] * 9 + [("d2l-zh 2.0", "zh-TW")] * 4 + [("d2l-en 0.17", "en")] * 3 + \
            [("d2l-en 1.0", "en")] * 3 + [("d2l-en 1.0", "zh-CN")]
@@ -926,8 +961,8 @@ EDITIONS = [("d2l-zh 2.0", "zh-CN")] * 9 + [("d2l-zh 2.0", "zh-TW")] * 4 + [("d2
 FORCE = {5: {"ex5": "pandas"}, 33: {"ex5": "pandas"}, 47: {"ex5": "d2l"}, 61: {"ex5": "scatter"}}
 
 
-def build(rng: random.Random, edition: str, lang: str, wrongs: set[str], force: dict | None = None):
-    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs), force=dict(force or {}))
+def build(rng: random.Random, edition: str, lang: str, wrongs: set[str], force: dict | None = None, v2: bool = False):
+    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs), force=dict(force or {}), v2=v2)
     canon = ctx.canon = rng.random() < 0.35
     names(ctx)
     cells = title(ctx) + [Cell("code", ctx.n["IMPORTS"])]
@@ -982,30 +1017,35 @@ def to_notebook(cells: list[Cell]) -> nbformat.NotebookNode:
     return nb
 
 
-def generate() -> dict:
-    rng = random.Random(SEED)
-    plan = []
-    for i in range(N_OK):
-        plan.append(("ok", set()))
-    kinds = sorted(WRONG)
+def plan_batch(rng: random.Random, n_ok: int, n_bad: int, kinds: list[str], first=()) -> list:
+    plan = [("ok", set()) for _ in range(n_ok)]
+    kinds = sorted(kinds)
     rng.shuffle(kinds)
-    for i in range(N_BAD):
+    kinds = [k for k in first if k in kinds] + [k for k in kinds if k not in first]
+    for i in range(n_bad):
         k = kinds[i % len(kinds)]
         ks = {k}
         if rng.random() < 0.4:
-            other = rng.choice([o for o in kinds if WRONG[o] != WRONG[k]])
-            ks.add(other)
+            ks.add(rng.choice([o for o in kinds if WRONG[o] != WRONG[k]]))
         plan.append(("bad", ks))
+    return plan
+
+
+def generate() -> dict:
+    rng = random.Random(SEED)
+    plan = [(p, False, None) for p in plan_batch(rng, N_OK, N_BAD, [k for k in WRONG if k not in WRONG_V2])]
+    rng2 = random.Random(SEED + 2)
+    plan += [(p, True, rng2) for p in plan_batch(rng2, N_OK2, N_BAD2, list(WRONG), sorted(WRONG_V2))]
     corpus = {}
     counters = {"ok": 0, "bad": 0}
-    for kind, ks in plan:
-        sub = random.Random(rng.random())
+    for (kind, ks), v2, r in plan:
+        sub = random.Random((r or rng).random())
         if any(k.startswith("ex4_") for k in ks):
             edition, lang = sub.choice([e for e in EDITIONS if e[0] != "d2l-en 1.0"])
         else:
             edition, lang = sub.choice(EDITIONS)
         force = FORCE.get(counters["ok"] + 1, {}) if kind == "ok" else {}
-        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks, force)
+        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks, force, v2)
         cells = merge_imports(cells, sub)
         counters[kind] += 1
         tag = {"d2l-zh 2.0": "zh", "d2l-en 0.17": "en017", "d2l-en 1.0": "en10"}[edition]
