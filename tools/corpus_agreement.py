@@ -91,6 +91,8 @@ def measure(folder: Path, out: Path | None = None, extra: list[str] | None = Non
     out.mkdir(parents=True, exist_ok=True)
     proc = grade(todo, out, extra or [])
     per_q: dict[str, list[int]] = {}
+    per_verdict: dict[str, list[int]] = {}   # the same by verdict: does it give full marks to good work,
+                                             # and does it withhold them from wrong work?
     disagreements = []
     for p in todo:
         stem = p.stem
@@ -107,6 +109,9 @@ def measure(folder: Path, out: Path | None = None, extra: list[str] | None = Non
             cnt = per_q.setdefault(qid, [0, 0])
             cnt[0] += ok
             cnt[1] += 1
+            cls = per_verdict.setdefault(verdict, [0, 0])
+            cls[0] += ok
+            cls[1] += 1
             if not ok:
                 if q is None:
                     why = [f"not graded: {(result or {}).get('error') or 'no result'}"]
@@ -122,7 +127,9 @@ def measure(folder: Path, out: Path | None = None, extra: list[str] | None = Non
     total = sum(t for _, t in per_q.values())
     if tmp is not None:
         tmp.cleanup()
+    wrong = [sum(per_verdict.get(v, [0, 0])[i] for v in ("positive", "notfull", "zero")) for i in (0, 1)]
     return {"per_question": per_q, "agree": agree, "total": total, "rate": agree / total if total else 0.0,
+            "per_verdict": per_verdict, "rate_wrong": wrong[0] / wrong[1] if wrong[1] else 1.0,
             "disagreements": disagreements, "skipped": skipped, "missing": missing, "graded": len(todo),
             "grader": proc}
 
@@ -138,6 +145,13 @@ def report(summary: dict, folder: Path, width: int = 200) -> str:
     for qid, (a, t) in summary["per_question"].items():
         lines.append(f"{qid:30} {a:7d} {t:6d} {a / t:7.1%}")
     lines.append(f"{'overall':30} {summary['agree']:7d} {summary['total']:6d} {summary['rate']:7.1%}")
+    lines.append("")
+    lines.append(f"{'by verdict':30} {'agree':>7} {'total':>6} {'rate':>7}")
+    for v in VERDICTS:
+        if v in summary["per_verdict"]:
+            a, t = summary["per_verdict"][v]
+            lines.append(f"{v:30} {a:7d} {t:6d} {a / t:7.1%}")
+    lines.append(f"{'not full (positive+notfull+zero)':30} {'':7} {'':6} {summary['rate_wrong']:7.1%}")
     if summary["disagreements"]:
         lines.append("")
         lines.append("disagreements (notebook, question, verdict, score):")
