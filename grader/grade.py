@@ -23,7 +23,7 @@ from .errors import InputError
 from .execute import PROBE_SOURCE, execute
 from .judge import build_plan, judge
 from .launch import Launcher
-from .locate import cells_of, locate
+from .locate import cells_of, segment
 from .model import Execution, Rubric, SubmissionResult
 
 
@@ -91,15 +91,18 @@ def read_notebook(path: Path):
 async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
                        ) -> tuple[Execution, dict]:
     cells = cells_of(nb)
-    located, not_found = locate(rubric.anchors, cells)
+    seg = segment(rubric.anchors, cells, rubric.editions)
+    located, not_found = seg.found, seg.missing
     ex = Execution()
     ex.located = located
+    ex.parts, ex.fallback, ex.not_applicable = seg.parts, seg.fallback, seg.not_applicable
     for c in cells:
         ex.sources.append(c.source if c.kind == "code" else "")
         ex.markdown.append(c.source if c.kind == "markdown" else "")
     plan = build_plan(rubric, located, ex, public_only)
     run = await execute(nb, plan, rubric.limits, rubric.seed, launcher)
     run.located = located
+    run.parts, run.fallback, run.not_applicable = seg.parts, seg.fallback, seg.not_applicable
     return run, not_found
 
 
@@ -178,6 +181,7 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     prepare_judging()
     questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
+    total = sum(q.max_score for q in questions)  # an exercise the student's edition lacks is left out
     return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
                             sandbox=(launcher or Launcher()).describe())
 

@@ -5,11 +5,12 @@ that is the check kinds' side of the contract with the executor.
 """
 from __future__ import annotations
 
-from .i18n import say
+from .i18n import is_chinese, say
 
 import traceback
 
 from .checks import REGISTRY, Context, Region
+from . import locate
 from .execute import Plan
 from .model import (ERROR, FAIL, PASS, TIMEOUT, CheckResult, CheckSpec, Execution, Question,
                     QuestionResult, Rubric, Text, question_status)
@@ -26,11 +27,18 @@ def selected(rubric: Rubric, public_only: bool):
         yield q, c
 
 
-def region_of(ex: Execution, indices: list[int]) -> Region:
+def region_of(ex: Execution, indices: list[int], anchor: str | None = None) -> Region:
     runs = {r.index: r for r in ex.cells}
+    parts = ex.parts.get(anchor, {}) if anchor else {}
+    prose = []
+    for i in indices:
+        if ex.sources[i]:
+            prose.append(locate.prose(parts.get(i, ex.sources[i]), "code"))
+        elif ex.markdown[i]:
+            prose.append(parts.get(i, ex.markdown[i]))
     return Region(code=[ex.sources[i] for i in indices if ex.sources[i]],
-                  markdown=[ex.markdown[i] for i in indices if ex.markdown[i]],
-                  runs=[runs[i] for i in indices if i in runs])
+                  markdown=[parts.get(i, ex.markdown[i]) for i in indices if ex.markdown[i]],
+                  runs=[runs[i] for i in indices if i in runs], prose=[p for p in prose if p.strip()])
 
 
 def build_plan(rubric: Rubric, located: dict[str, list[int]], ex: Execution, public_only: bool) -> Plan:
@@ -39,7 +47,7 @@ def build_plan(rubric: Rubric, located: dict[str, list[int]], ex: Execution, pub
         indices = located.get(c.cell)
         if not indices:
             continue
-        region = region_of(ex, indices)
+        region = region_of(ex, indices, c.cell)
         for role, (when, request) in REGISTRY[c.kind].requests(c, region).items():
             plan.add(indices[0] if when == "pre" else indices[-1], when, probe_id(q, c, role), request)
     return plan
@@ -51,6 +59,13 @@ def judge(rubric: Rubric, ex: Execution, expected: dict | None, lang: str, publi
     for q in rubric.questions:
         checks = [c for c in q.checks if not public_only or c.visibility == "public"]
         if not checks:
+            continue
+        if all(c.cell in ex.not_applicable for c in checks):
+            # the student's edition has no such exercise: nothing to grade, not counted
+            results = [CheckResult(name=c.name, status=PASS, score=0.0, max_score=0.0,
+                                   message=ex.not_applicable[c.cell].get(lang), visibility=c.visibility) for c in checks]
+            out.append(QuestionResult(id=q.id, title=q.title.get(lang), status=PASS, score=0.0, max_score=0.0,
+                                      checks=results))
             continue
         results = [_judge_one(rubric, q, c, ex, expected, lang, not_found) for c in checks]
         out.append(QuestionResult(id=q.id, title=q.title.get(lang), status=question_status(results),
@@ -64,14 +79,19 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         if status not in (PASS,) and c.feedback and status != "manual":
             hint = c.feedback.get(lang)
             message = f"{message} — {hint}" if message else hint
+        if status != PASS and c.cell in ex.fallback:
+            note = ex.fallback[c.cell].get(lang)
+            message = f"{message}（{note}）" if is_chinese(lang) else f"{message} ({note})"
         return CheckResult(name=c.name, status=status, score=round(c.points * fraction, 4),
                            max_score=c.points, message=message, visibility=c.visibility)
 
     t = (lambda zh, en: say(lang, zh, en))
-    if c.cell in not_found:
-        return result(FAIL, 0.0, not_found[c.cell].get(lang))
+    if c.cell in not_found or c.cell in ex.not_applicable:
+        why = (not_found.get(c.cell) or ex.not_applicable[c.cell]).get(lang)
+        # an answer for review is always listed for review, found or not
+        return result("manual" if REGISTRY[c.kind].review else FAIL, 0.0, why)
     indices = ex.located[c.cell]
-    region = region_of(ex, indices)
+    region = region_of(ex, indices, c.cell)
     kind = REGISTRY[c.kind]
     timed_out = [r for r in region.runs if r.status == "timeout"]
     if timed_out:

@@ -28,8 +28,28 @@ class Text:
 
 
 @dataclass(frozen=True)
+class Edition:
+    """A book (or course text) students may have worked from: how it numbers the exercises.
+
+    ``signs``: regexes of its own section text; ``others``: (number, ((lang, phrases), ...)) for
+    exercises of its list that no anchor grades (they end the previous exercise's cells)."""
+
+    id: str
+    lang: str  # zh-CN | zh-TW | en
+    exercises: int  # how many exercises its list has
+    title: str = ""
+    signs: tuple[str, ...] = ()
+    others: tuple[tuple[int, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
+
+
+@dataclass(frozen=True)
 class Anchor:
-    """How to find one cell (or an exercise's cells) in a notebook."""
+    """How to find one cell (or an exercise's cells) in a notebook.
+
+    An exercise anchor has ``exercise`` (its number where ``numbers`` does not say otherwise),
+    ``numbers`` ((edition id, number), ...; an edition left out does not have the exercise) and
+    ``phrases`` ((language, (regex, ...)), ...): key phrases of its question; ``code``: what an
+    answer's code looks like (used only to tell editions apart)."""
 
     id: str
     tag: str | None = None
@@ -38,6 +58,15 @@ class Anchor:
     after: str | None = None
     exercise: int | None = None
     line: int = 0
+    numbers: tuple[tuple[str, int], ...] = ()
+    phrases: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    code: tuple[str, ...] = ()  # regexes (all must match) typical of an answer's code: edition evidence
+
+    def number_in(self, edition: str) -> int | None:
+        """The exercise's number in an edition (None: the edition does not have it)."""
+        if self.numbers:
+            return dict(self.numbers).get(edition)
+        return self.exercise
 
 
 @dataclass(frozen=True)
@@ -88,6 +117,7 @@ class Rubric:
     anchors: dict[str, Anchor]
     questions: tuple[Question, ...]
     digest: str
+    editions: tuple[Edition, ...] = ()
 
     def checks(self):
         for q in self.questions:
@@ -132,6 +162,9 @@ class Execution:
     kernel_died_at: int | None = None
     kernel_error: str = ""
     restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
+    parts: dict[str, dict[int, str]] = field(default_factory=dict)  # anchor -> cell -> its slice (shared cells)
+    fallback: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: found only by the fallback
+    not_applicable: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: not in this edition
     seconds: float = 0.0
 
 

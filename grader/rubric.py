@@ -15,7 +15,7 @@ from .checks import REGISTRY
 from .checks.base import Param
 from .errors import RubricError
 from .i18n import LANGS
-from .model import VISIBILITIES, Anchor, CheckSpec, Limits, Question, Rubric, Text
+from .model import VISIBILITIES, Anchor, CheckSpec, Edition, Limits, Question, Rubric, Text
 
 DEFAULT_ASSIGNMENT = "d2l-autograd"
 
@@ -182,7 +182,7 @@ def load(path: str | Path | None = None) -> Rubric:
 def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     r = _Reader(shown)
     top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1,
-                                 "limits": 1, "cells": 1, "questions": 1})
+                                 "limits": 1, "editions": 1, "cells": 1, "questions": 1})
     assignment = r.get(top, "assignment", "", str, required=True)
     lang = r.get(top, "lang", "", str, default="zh-TW", choices=LANGS)
     seed = r.get(top, "seed", "", int, default=0)
@@ -204,10 +204,12 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
                 values[k] = v
         limits = Limits(**values)
 
-    anchors = _anchors(r, top)
+    editions = _editions(r, top)
+    anchors = _anchors(r, top, editions)
     questions = _questions(r, top, anchors)
     return Rubric(path=shown, assignment=assignment, lang=lang, seed=seed, reference=str(reference),
-                  limits=limits, anchors=anchors, questions=tuple(questions), digest=digest)
+                  limits=limits, anchors=anchors, questions=tuple(questions), digest=digest,
+                  editions=tuple(editions.values()))
 
 
 def _regexes(r: _Reader, m: _Map, name: str, key: str) -> tuple[str, ...]:
@@ -223,9 +225,102 @@ def _regexes(r: _Reader, m: _Map, name: str, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _anchors(r: _Reader, top: _Map) -> dict[str, Anchor]:
+PHRASE_LANGS = ("zh-CN", "zh-TW", "en")
+
+
+def _phrases(r: _Reader, value, line: int, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    m = r.mapping(value, line, key, {k: 1 for k in PHRASE_LANGS})
+    out = []
+    for lang in m:
+        items = r.get(m, lang, key, list)
+        for item in items:
+            if not isinstance(item, str) or not item.strip():
+                r.fail(m.lines[lang], f"{key}.{lang}", "expected a list of non-empty strings (regexes)")
+            try:
+                re.compile(item)
+            except re.error as e:
+                r.fail(m.lines[lang], f"{key}.{lang}", f"bad regular expression {item!r}: {e}")
+        if len(items) < 2:
+            r.fail(m.lines[lang], f"{key}.{lang}", "give at least two key phrases per language")
+        out.append((lang, tuple(items)))
+    if not out:
+        r.fail(line, key, f"give key phrases in at least one of {', '.join(PHRASE_LANGS)}")
+    return tuple(out)
+
+
+def _editions(r: _Reader, top: _Map) -> dict[str, Edition]:
+    if "editions" not in top:
+        return {}
+    eds = r.mapping(top["editions"], top.lines["editions"], "editions", {k: 1 for k in top["editions"]} if isinstance(top["editions"], dict) else {})
+    out: dict[str, Edition] = {}
+    for eid in eds:
+        key = f"editions.{eid}"
+        if not isinstance(eid, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", eid):
+            r.fail(eds.lines[eid], key, "edition ids are letters, digits, '.', '-' and '_'")
+        m = r.mapping(eds[eid], eds.lines[eid], key, {"lang": 1, "exercises": 1, "title": 1, "signs": 1, "others": 1})
+        lang = r.get(m, "lang", key, str, required=True, choices=PHRASE_LANGS)
+        count = r.get(m, "exercises", key, int, required=True)
+        if count < 1:
+            r.fail(m.lines["exercises"], f"{key}.exercises", "must be at least 1")
+        others = []
+        if "others" in m:
+            om = r.mapping(m["others"], m.lines["others"], f"{key}.others", {k: 1 for k in m["others"]} if isinstance(m["others"], dict) else {})
+            for n in om:
+                if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= count:
+                    r.fail(om.lines[n], f"{key}.others.{n}", f"expected an exercise number from 1 to {count}")
+                others.append((n, _phrases(r, om[n], om.lines[n], f"{key}.others.{n}")))
+        out[eid] = Edition(id=eid, lang=lang, exercises=count, title=r.get(m, "title", key, str, default=""),
+                           signs=_regexes(r, m, "signs", key), others=tuple(others))
+    if not out:
+        r.fail(top.lines["editions"], "editions", "list at least one edition")
+    return out
+
+
+def _exercise(r: _Reader, m: _Map, key: str, editions: dict[str, Edition]):
+    """``exercise: N`` or ``exercise: {number: N | {edition: N, ...}, phrases: {lang: [...]}}``."""
+    if "exercise" not in m:
+        return None, (), (), ()
+    value, line = m["exercise"], m.lines["exercise"]
+    full = f"{key}.exercise"
+    code = ()
+    if isinstance(value, int) and not isinstance(value, bool):
+        number, numbers, phrases = value, (), ()
+    else:
+        em = r.mapping(value, line, full, {"number": 1, "phrases": 1, "code": 1})
+        code = _regexes(r, em, "code", full)
+        raw = r.get(em, "number", full, (int, _Map), required=True)
+        phrases = _phrases(r, em["phrases"], em.lines["phrases"], f"{full}.phrases") if "phrases" in em else ()
+        if isinstance(raw, int):
+            number, numbers = raw, tuple((e, raw) for e in editions)
+        else:
+            numbers = []
+            for eid in raw:
+                if eid not in editions:
+                    r.fail(raw.lines[eid], f"{full}.number.{eid}", f"unknown edition {eid!r} (defined: {', '.join(editions) or 'none'})")
+                n = r.get(raw, eid, f"{full}.number", int)
+                numbers.append((eid, n))
+            numbers = tuple(numbers)
+            if not numbers:
+                r.fail(em.lines["number"], f"{full}.number", "give the exercise's number in at least one edition")
+            number = numbers[0][1]
+        if not editions and numbers and not isinstance(raw, int):
+            r.fail(em.lines["number"], f"{full}.number", "numbers per edition need a top-level 'editions' list")
+    for eid, n in numbers:
+        e = editions[eid]
+        if not 1 <= n <= e.exercises:
+            r.fail(line, full, f"exercise {n} is not in {eid} (it has {e.exercises})")
+        if n in dict(e.others):
+            r.fail(line, full, f"exercise {n} of {eid} is also listed in editions.{eid}.others")
+    if not editions and (number is None or number < 1):
+        r.fail(line, full, "exercise numbers start at 1")
+    return number, numbers, phrases, code
+
+
+def _anchors(r: _Reader, top: _Map, editions: dict[str, Edition] | None = None) -> dict[str, Anchor]:
+    editions = editions or {}
     cells = r.get(top, "cells", "", _Map, required=True)
     out: dict[str, Anchor] = {}
+    taken: dict[tuple[str, int], str] = {}
     for aid, spec in cells.items():
         key = f"cells.{aid}"
         line = cells.lines[aid]
@@ -235,13 +330,17 @@ def _anchors(r: _Reader, top: _Map) -> dict[str, Anchor]:
         after = r.get(m, "after", key, str)
         if after is not None and after not in out:
             r.fail(m.lines["after"], f"{key}.after", f"unknown cell anchor {after!r} (anchors must be defined before use)")
-        exercise = r.get(m, "exercise", key, int)
+        exercise, numbers, phrases, code = _exercise(r, m, key, editions)
+        for eid, n in numbers or ((e, exercise) for e in editions if exercise is not None):
+            if (eid, n) in taken:
+                r.fail(m.lines["exercise"], f"{key}.exercise", f"{eid} exercise {n} is already {taken[(eid, n)]}")
+            taken[(eid, n)] = aid
         patterns = _regexes(r, m, "patterns", key)
         if exercise is None and not patterns and "tag" not in m:
             r.fail(line, key, "an anchor needs 'tag', 'patterns' or 'exercise'")
         out[aid] = Anchor(id=aid, tag=r.get(m, "tag", key, str, default=aid), patterns=patterns,
                           exclude=_regexes(r, m, "exclude", key), after=after, exercise=exercise,
-                          line=line)
+                          line=line, numbers=numbers, phrases=phrases, code=code)
     return out
 
 

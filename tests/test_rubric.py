@@ -55,6 +55,17 @@ def _line_of(text: str, needle: str) -> int:
      "cells.cell2.after", "unknown cell anchor 'cell0'"),
     ("    points: 15\n    checks:\n      - name: plots", "    points: 16\n    checks:\n      - name: plots",
      "questions[ex5-sin-derivative-plot].points", "checks add up to 15"),
+    # editions and exercises
+    ("number: {d2l-zh-2.0: 4, course-zh-TW: 4, d2l-en-0.17: 4}", "number: {d2l-zh-2.0: 4, course-zh-TW: 4, d2l-en-0.18: 4}",
+     "cells.ex4.exercise.number.d2l-en-0.18", "unknown edition 'd2l-en-0.18'"),
+    ("d2l-en-0.17: 5, d2l-en-1.0: 4}", "d2l-en-0.17: 5, d2l-en-1.0: 9}", "cells.ex5.exercise", "exercise 9 is not in d2l-en-1.0"),
+    ("d2l-en-0.17: 5, d2l-en-1.0: 4}", "d2l-en-0.17: 5, d2l-en-1.0: 3}", "cells.ex5.exercise", "d2l-en-1.0 exercise 3 is already ex3"),
+    ("d2l-en-0.17: 5, d2l-en-1.0: 4}", "d2l-en-0.17: 5, d2l-en-1.0: 5}", "cells.ex5.exercise", "also listed in editions.d2l-en-1.0.others"),
+    ("        en: ['\\bsin\\b',", "        en: ['(sin',", "cells.ex5.exercise.phrases.en", "bad regular expression"),
+    ("        en: ['\\bsin\\b', '\\bplot|graph|draw', 'without|do not exploit|not use|rather', '\\bcos\\b']",
+     "        en: ['\\bsin\\b']", "cells.ex5.exercise.phrases.en", "at least two key phrases"),
+    ("    lang: zh-CN\n    exercises: 5", "    lang: fr\n    exercises: 5", "editions.d2l-zh-2.0.lang", "is not one of"),
+    ("      number: 1\n", "      nummer: 1\n", "cells.ex1.exercise.nummer", "unknown key"),
 ])
 def test_rubric_errors_name_file_line_and_key(tmp_path, old, new, key, words):
     assert old in BASE, old

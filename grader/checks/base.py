@@ -43,6 +43,7 @@ class Region:
     code: list[str] = field(default_factory=list)
     markdown: list[str] = field(default_factory=list)
     runs: list[CellRun] = field(default_factory=list)
+    prose: list[str] = field(default_factory=list)  # markdown, comments and strings (this anchor's part of shared cells)
 
 
 @dataclass
@@ -73,6 +74,7 @@ class CheckKind:
     summary: Text = Text("", "")
     params: dict[str, Param] = {}
     needs_reference: bool = False
+    review: bool = False  # an instructor reviews every answer: not found is `manual`, never `fail`
 
     def validate(self, params: dict[str, Any], fail: Fail) -> None:
         """Kind-specific checks beyond types (expressions, regexes...)."""

@@ -1,38 +1,65 @@
 """Written answer: points for each key idea the prose mentions (zh-TW, zh-CN or English
-wording), and the answer is marked ``manual`` so an instructor can confirm or override."""
+wording), and the answer is marked ``manual`` so an instructor can confirm or override.
+
+The prose is the region's markdown, and the comments and string literals of its code (an answer
+written as ``# ...`` or ``print("...")`` counts). With ``about``, an idea counts only in a
+sentence that is about the question's topic, or next to one (``about_window`` sentences either
+side): a pasted paragraph that mentions memory in another context earns nothing. Every answer,
+found or not, is ``manual``: it is always listed by ``grader review``."""
 from __future__ import annotations
 
 import re
 
+from ..i18n import say
+from ..locate import prose
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, register
 
-
 # what a released template holds where the answer goes (see release.py)
 PLACEHOLDER = r"你的答案|\(youranswer\)|YOURANSWERHERE"
+# sentence ends: Chinese and English punctuation, line breaks
+_SENTENCE = re.compile(r"(?<=[。！？；!?;])|(?<=\.)\s+|\n\s*\n|\n(?=\s*(?:[-*+]|\d+[.)、]|#+)\s)")
+_CJK = "\u4e00-\u9fff，。；：、（）"
+
+
+def _sentences(text: str) -> list[str]:
+    """Sentences; a line break inside one (wrapped text) is a space, or nothing between CJK."""
+    out = []
+    for s in _SENTENCE.split(text):
+        if s and s.strip():
+            s = re.sub(rf"(?<=[{_CJK}])\s*\n\s*(?=[{_CJK}])", "", s.strip())
+            out.append(re.sub(r"\s*\n\s*", " ", s))
+    return out
 
 
 @register
 class WrittenAnswer(CheckKind):
     kind = "written"
+    review = True
     summary = Text("文字回答的關鍵概念（待人工複核）", "key ideas of a written answer (pending manual review)")
     params = {
         "ideas": Param(list, required=True,
                        doc="list of {id, points, zh-TW, en, patterns: [regex, ...]}; an idea counts when any pattern matches"),
         "min_chars": Param(int, default=10, doc="shorter answers count as not attempted"),
         "ignore": Param(list, default=[], doc="regexes removed from the text first (e.g. the question itself)"),
+        "about": Param(list, default=[], doc="regexes of the question's topic: ideas count only in sentences near one"),
+        "drop_questions": Param(bool, default=True, doc="leave out sentences that end with a question mark (the question restated)"),
+        "about_window": Param(int, default=1, doc="sentences either side of a topic sentence that count"),
     }
 
     def validate(self, params, fail):
-        for p in params["ignore"]:
-            try:
-                re.compile(str(p))
-            except re.error as e:
-                fail("ignore", f"bad regular expression {p!r}: {e}")
+        for key in ("ignore", "about"):
+            for p in params[key]:
+                try:
+                    re.compile(str(p))
+                except re.error as e:
+                    fail(key, f"bad regular expression {p!r}: {e}")
+        if params["about_window"] < 0:
+            fail("about_window", "cannot be negative")
         if not params["ideas"]:
             fail("ideas", "give at least one key idea")
         for idea in params["ideas"]:
-            if not isinstance(idea, dict) or set(idea) - {"id", "points", "zh-TW", "en", "patterns"}:
+            if not isinstance(idea, dict) or set(idea) - {"id", "points", "zh-TW", "zh-CN", "en", "patterns"}:
                 fail("ideas", "each idea is a mapping with id, points, zh-TW, en, patterns")
             for k in ("id", "zh-TW", "en"):
                 if not isinstance(idea.get(k), str):
@@ -50,31 +77,47 @@ class WrittenAnswer(CheckKind):
 
     def judge(self, ctx: Context) -> Verdict:
         t = ctx.t
-        text = "\n".join(ctx.region.markdown + [_comments(c) for c in ctx.region.code])
+        texts = ctx.region.prose or (list(ctx.region.markdown) + [prose(c, "code") for c in ctx.region.code])
+        text = "\n".join(texts)
+        if ctx.p("drop_questions"):  # the question restated is no answer
+            text = "\n".join(x for x in _sentences(text) if not re.search(r"[?？]\s*$", x))
         for pattern in ctx.p("ignore"):
-            text = re.sub(pattern, "", text)
+            text = re.sub(pattern, "", text, flags=re.IGNORECASE)
+        text = re.sub(PLACEHOLDER, "", text)
         ideas = ctx.p("ideas")
         total = sum(i["points"] for i in ideas)
-        bare = re.sub(r"\s|#|\*|練習\s*\d|Exercise\s*\d", "", text)
-        bare = re.sub(PLACEHOLDER, "", bare)
+        bare = re.sub(r"\s|#|\*|練習\s*\d|练习\s*\d|Exercise\s*\d|<!--.*?-->", "", text)
         if not bare:
-            return Verdict("fail", 0.0, t("沒有找到文字回答", "no written answer found"))
+            return Verdict("manual", 0.0, t("沒有找到文字回答：0 分，待老師複核", "no written answer found: 0 points, awaiting the instructor's review"))
         if len(bare) < ctx.p("min_chars"):
             return Verdict("manual", 0.0, t(f"回答太短（{len(bare)} 個字），自動給 0 分，待老師複核",
                                             f"the answer is very short ({len(bare)} characters): 0 points for now, awaiting the instructor's review"))
+        relevant = _on_topic(text, ctx.p("about"), ctx.p("about_window"))
         found, missing = [], []
         for idea in ideas:
-            hit = any(re.search(p, text, re.IGNORECASE) for p in idea["patterns"])
+            hit = any(re.search(p, relevant, re.IGNORECASE) for p in idea["patterns"])
             (found if hit else missing).append(idea)
         score = sum(i["points"] for i in found) / total
         parts = []
         if found:
-            parts.append(t("提到的關鍵概念：", "key ideas found: ") + "；".join(i[ctx.lang] for i in found))
+            parts.append(t("提到的關鍵概念：", "key ideas found: ") + "；".join(_name(i, ctx.lang) for i in found))
         if missing:
-            parts.append(t("沒有提到：", "not mentioned: ") + "；".join(i[ctx.lang] for i in missing))
+            parts.append(t("沒有提到：", "not mentioned: ") + "；".join(_name(i, ctx.lang) for i in missing))
+        if ctx.p("about") and not relevant.strip():
+            parts.append(t("（回答沒有談到題目問的主題）", "(the answer does not discuss what the question asks about)"))
         parts.append(t("（自動給分，待老師複核）", "(provisional score, awaiting the instructor's review)"))
         return Verdict("manual", score, " ".join(parts))
 
 
-def _comments(code: str) -> str:
-    return "\n".join(line.split("#", 1)[1] for line in code.splitlines() if "#" in line)
+def _name(idea: dict, lang: str) -> str:
+    return say(lang, idea["zh-TW"], idea["en"], idea.get("zh-CN"))
+
+
+def _on_topic(text: str, about: list[str], window: int) -> str:
+    """The sentences within ``window`` of a sentence about the topic (all of them without ``about``)."""
+    if not about:
+        return text
+    sentences = _sentences(text)
+    hot = [i for i, s in enumerate(sentences) if any(re.search(p, s, re.IGNORECASE) for p in about)]
+    keep = sorted({j for i in hot for j in range(i - window, i + window + 1) if 0 <= j < len(sentences)})
+    return "\n".join(sentences[j] for j in keep)
