@@ -19,6 +19,8 @@ The verdicts are decided here from what each part does, never from how the grade
     python3 tools/make_corpus.py            # (re)write the corpus
     python3 tools/make_corpus.py --check    # also run every notebook's code (plain Python, no kernel)
                                             # and verify that exactly the cells meant to raise do raise
+    python3 tools/make_corpus.py --seed 7 --out /tmp/heldout   # a held-out corpus never committed:
+    python3 tools/corpus_agreement.py /tmp/heldout              # does a change generalise?
 """
 from __future__ import annotations
 
@@ -111,6 +113,7 @@ class Ctx:
     canon: bool = False           # the section typed in as the book has it (each list's first choice)
     force: dict = field(default_factory=dict)   # part -> style, to make sure a rare style is present
     v2: bool = False              # second batch: more styles (the first batch stays as it was)
+    v3: bool = False              # a held-out corpus (--seed): also other wordings of the questions
 
     def pick(self, seq):
         seq = list(seq)
@@ -185,7 +188,34 @@ SHORT = {
 ZH_NUM = "零一二三四五六七八"
 
 
+Q_ALT = {  # other paraphrases, used only in held-out corpora (--seed)
+    "zh-CN": {
+        "ex1": "二阶导数为什么比一阶导数更耗费计算资源？",
+        "ex2": "在调用一次 backward 之后紧接着再调用一次，会怎么样？",
+        "ex3": "控制流那个例子中，若 `a` 不是标量而是随机向量或矩阵，求 `d` 对 `a` 的导数会出现什么？",
+        "ex4": "仿照书中的例子，写一个带有控制流的函数并求它的梯度，分析结果。",
+        "ex5": "对 $f(x)=\\sin(x)$ 作图：画出函数本身和它的导数（导数用自动微分求，不用 cos）。",
+    },
+    "zh-TW": {
+        "ex1": "二階導數為何比一階導數更花計算資源？",
+        "ex2": "呼叫一次 backward 之後馬上再呼叫一次，結果如何？",
+        "ex3": "控制流的例子裡，如果 `a` 是隨機向量或矩陣而不是純量，求 `d` 對 `a` 的導數會怎樣？",
+        "ex4": "自己寫一個有控制流的函數並用自動微分求梯度，分析結果。",
+        "ex5": "畫出 $f(x)=\\sin(x)$ 及其導數的圖，導數用自動微分而不是 cos 求得。",
+    },
+    "en": {
+        "ex1": "What makes second derivatives more expensive than first derivatives?",
+        "ex2": "Call backward a second time right after the first call. What do you observe?",
+        "ex3": "What changes in the control-flow example if `a` is a random vector or a matrix instead of a scalar?",
+        "ex4": "Write your own function with control flow, differentiate it with autograd and discuss the result.",
+        "ex5": "Plot sin(x) together with its derivative, the derivative obtained by autograd, not from cos(x).",
+    },
+}
+
+
 def question(ctx: Ctx, ex: str) -> str:
+    if ctx.v3 and ex in Q_ALT[ctx.lang] and ctx.rng.random() < 0.5:
+        return Q_ALT[ctx.lang][ex]
     if ctx.edition == "d2l-en 1.0":
         if ctx.lang == "en" and ex in Q_EN10:
             return Q_EN10[ex]
@@ -615,6 +645,7 @@ def ex3(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
               f"        c = b\n    else:\n        c = 100 * b\n    return c\n\n")
     else:
         mk = ""
+    defn = mk
     mk += f"{a} = {T}.randn({shape}, requires_grad=True)\n{d} = {f}({a})\n"
     chk = ctx.pick([f"print({a}.grad == {d} / {a})", f"{T}.allclose({a}.grad, {d} / {a})",
                     f"print({T}.allclose({a}.grad, {d} / {a}))", f"print({a}.grad)\nprint({d} / {a})"])
@@ -626,7 +657,7 @@ def ex3(ctx: Ctx, wrong: str | None) -> tuple[list[Cell], str]:
         return [Cell("code", f"def g(a):\n    b = a * 2\n    while b.norm() < 1000:\n        b = b * 2\n    return b.norm()\n\n"
                      f"{a} = {T}.randn({shape}, requires_grad=True)\n{d} = g({a})\n{d}.backward()\nprint({a}.grad)")], "zero"
     if wrong == "ex3_scalar_only":
-        return [Cell("code", f"{a} = {T}.randn(size=(), requires_grad=True)\n{d} = {f}({a})\n{d}.backward()\n"
+        return [Cell("code", defn + f"{a} = {T}.randn(size=(), requires_grad=True)\n{d} = {f}({a})\n{d}.backward()\n"
                      f"print({a}.grad == {d} / {a})")], "zero"
     if wrong == "ex3_error_only":
         return [Cell("code", mk + f"{d}.backward()", raises=True),
@@ -961,8 +992,9 @@ EDITIONS = [("d2l-zh 2.0", "zh-CN")] * 9 + [("d2l-zh 2.0", "zh-TW")] * 4 + [("d2
 FORCE = {5: {"ex5": "pandas"}, 33: {"ex5": "pandas"}, 47: {"ex5": "d2l"}, 61: {"ex5": "scatter"}}
 
 
-def build(rng: random.Random, edition: str, lang: str, wrongs: set[str], force: dict | None = None, v2: bool = False):
-    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs), force=dict(force or {}), v2=v2)
+def build(rng: random.Random, edition: str, lang: str, wrongs: set[str], force: dict | None = None, v2: bool = False,
+          v3: bool = False):
+    ctx = Ctx(rng=rng, edition=edition, lang=lang, wrongs=set(wrongs), force=dict(force or {}), v2=v2, v3=v3)
     canon = ctx.canon = rng.random() < 0.35
     names(ctx)
     cells = title(ctx) + [Cell("code", ctx.n["IMPORTS"])]
@@ -1031,11 +1063,17 @@ def plan_batch(rng: random.Random, n_ok: int, n_bad: int, kinds: list[str], firs
     return plan
 
 
-def generate() -> dict:
-    rng = random.Random(SEED)
-    plan = [(p, False, None) for p in plan_batch(rng, N_OK, N_BAD, [k for k in WRONG if k not in WRONG_V2])]
-    rng2 = random.Random(SEED + 2)
-    plan += [(p, True, rng2) for p in plan_batch(rng2, N_OK2, N_BAD2, list(WRONG), sorted(WRONG_V2))]
+def generate(seed: int = SEED) -> dict:
+    """The committed corpus with the default seed; another seed draws a held-out corpus of the same
+    size from every style (to see whether a change generalises beyond the committed notebooks)."""
+    rng = random.Random(seed)
+    held_out = seed != SEED
+    if held_out:
+        plan = [(p, True, None) for p in plan_batch(rng, N_OK + N_OK2, N_BAD + N_BAD2, list(WRONG), sorted(WRONG_V2))]
+    else:
+        plan = [(p, False, None) for p in plan_batch(rng, N_OK, N_BAD, [k for k in WRONG if k not in WRONG_V2])]
+        rng2 = random.Random(SEED + 2)
+        plan += [(p, True, rng2) for p in plan_batch(rng2, N_OK2, N_BAD2, list(WRONG), sorted(WRONG_V2))]
     corpus = {}
     counters = {"ok": 0, "bad": 0}
     for (kind, ks), v2, r in plan:
@@ -1045,7 +1083,8 @@ def generate() -> dict:
         else:
             edition, lang = sub.choice(EDITIONS)
         force = FORCE.get(counters["ok"] + 1, {}) if kind == "ok" else {}
-        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks, force, v2)
+        cells, verdicts, ctx, layout, canon = build(sub, edition, lang, ks, force if not held_out else {}, v2,
+                                                    held_out)
         cells = merge_imports(cells, sub)
         counters[kind] += 1
         tag = {"d2l-zh 2.0": "zh", "d2l-en 0.17": "en017", "d2l-en 1.0": "en10"}[edition]
@@ -1104,8 +1143,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--check", action="store_true", help="run every notebook and verify which cells raise")
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="another seed draws a held-out corpus (every style, other question wordings); "
+                         "write it elsewhere with --out")
     args = ap.parse_args(argv)
-    corpus = generate()
+    if args.seed != SEED and args.out == OUT:
+        ap.error("a held-out corpus (--seed) goes elsewhere: give --out")
+    corpus = generate(args.seed)
     nbdir = args.out / "notebooks"
     nbdir.mkdir(parents=True, exist_ok=True)
     for old in nbdir.glob("*.ipynb"):
