@@ -39,7 +39,6 @@ def test_released_notebook_scores_zero_on_every_exercise(tmp_path, expected):
     for q in r["questions"]:
         if q["id"].startswith("ex1"):  # a written answer always goes to the instructor's review
             assert q["score"] == 0 and q["status"] == "manual", q
-            assert "no written answer" in q["checks"][0]["message"]
         elif q["id"].startswith("ex"):
             assert q["score"] == 0 and q["status"] == "fail", q  # helpful failures, not errors
             assert all(c["message"] for c in q["checks"])
