@@ -82,7 +82,12 @@ def python_binds() -> list[tuple[str, str]]:
 
     wanted: list[str] = [sys.prefix, sys.base_prefix, sys.exec_prefix, getattr(sys, "base_exec_prefix", sys.prefix)]
     exe = kernel_python()
-    wanted.append(os.path.dirname(exe))
+    hop = exe
+    for _ in range(40):  # every link from the venv's python to the interpreter must resolve inside
+        wanted.append(os.path.dirname(hop))
+        if not os.path.islink(hop):
+            break
+        hop = os.path.normpath(os.path.join(os.path.dirname(hop), os.readlink(hop)))
     real = os.path.realpath(exe)
     wanted.append(os.path.dirname(os.path.dirname(real)))
     cfg = os.path.join(sys.prefix, "pyvenv.cfg")
@@ -91,8 +96,7 @@ def python_binds() -> list[tuple[str, str]]:
             for line in open(cfg, encoding="utf-8", errors="replace"):
                 key, sep, value = line.partition("=")
                 if sep and key.strip() == "home" and value.strip():
-                    home = value.strip()
-                    wanted += [home, os.path.dirname(home)]
+                    wanted.append(value.strip())  # the folder only: its parent may hold anything
         except OSError:
             pass
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
