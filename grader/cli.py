@@ -305,6 +305,14 @@ def cmd_validate(args) -> int:
         return 1
     print(f"{rubric.path}: OK: {len(rubric.questions)} questions, {n} checks, "
           f"reference scores {result.score:g}/{result.max_score:g}")
+    if rubric.packages:  # the course's environment, as a kernel here sees it
+        from .doctor import kernel_report
+
+        report = kernel_report(launcher, rubric.limits, rubric.packages)
+        if report.missing:
+            print(f"{rubric.path}: packages: {len(report.missing)} of {len(rubric.packages)} cannot be imported in a "
+                  f"kernel here (students' notebooks that import them will fail): "
+                  + "; ".join(f"{m} ({why})" for m, why in report.missing.items()))
     if not args.mutants:
         return 0
     return _mutation_test(args, rubric, expected, lang)
@@ -437,21 +445,56 @@ def cmd_gradescope_run(args) -> int:
     except Exception as e:  # whatever happens, Gradescope gets a results.json
         error = f"{type(e).__name__}: {e}"
     write_atomic(out, gradescope.dumps(gradescope.results(result, error, _time.monotonic() - started, lang)))
+    if error or result is None or result.status == "error":
+        print(f"grader: error: not graded: {error or (result.error if result else '')}", file=sys.stderr)
+        return 2  # results.json says why; the exit code says it too
     return 0
 
 
 def cmd_doctor(args) -> int:
+    """Each protection, then real kernels started exactly as grading starts them (sandboxed,
+    warm and cold): torch, matplotlib and the rubric's packages imported, a cell run, a value
+    read back. Any failure is a ✗ with its cause, and exit 1."""
+    from .doctor import kernel_report
     from .sandbox import protections
 
     rubric = _rubric(args)
     items = protections(rubric.limits)
     for p in items:
         print(f"{'✓' if p.active else '✗'} {p.name}: {p.detail}")
-    if not items[0].active:
+    failed = not items[0].active
+    if failed:
         print("\nThe sandbox cannot start: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and make sure "
               "user namespaces are allowed (sysctl kernel.unprivileged_userns_clone=1), or grade with --no-sandbox.")
+    missing: dict[str, str] = {}
+    for warm in (True, False):
+        name = "kernel, forked from a pre-warmed server (grade)" if warm else "kernel, started cold (check, grade --cold)"
+        try:
+            launcher = _launcher(args, rubric, warm=warm)
+        except InputError as e:
+            print(f"✗ {name}: {e}")
+            failed = True
+            continue
+        try:
+            report = kernel_report(launcher, rubric.limits, rubric.packages)
+        finally:
+            launcher.close()
+        print(f"{'✓' if report.ok else '✗'} {name}: {report.detail}")
+        failed |= not report.ok
+        missing.update(report.missing)
+    if rubric.packages:
+        if missing:
+            failed = True
+            print(f"✗ course packages ({rubric.path}: packages): {len(missing)} of {len(rubric.packages)} cannot be "
+                  f"imported in a kernel:")
+            for mod, why in missing.items():
+                print(f"    {mod}: {why}")
+        else:
+            print(f"✓ course packages: {', '.join(rubric.packages)} import in a kernel")
+    if failed:
+        print("\nNot ready: what is marked ✗ above fails the same way when grading.")
         return 1
-    print("\nEvery protection is active." if all(p.active for p in items) else "")
+    print("\nEvery protection is active; kernels start and run as grading runs them.")
     return 0
 
 
