@@ -182,8 +182,66 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
     total = sum(q.max_score for q in questions)  # an exercise the student's edition lacks is left out
-    return SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
-                            sandbox=(launcher or Launcher()).describe())
+    result = SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
+                              sandbox=(launcher or Launcher()).describe())
+    result.notes = import_notes(rubric, ex, lang)
+    return result
+
+
+def import_notes(rubric: Rubric, ex: Execution, lang: str) -> list[str]:
+    """A line for each package the notebook imports that is not in the course's environment
+    (the rubric's ``packages``), and for each import that failed when it ran: whose problem it
+    is (the student's choice of package, or a grading machine without a declared package)."""
+    import ast
+    import re
+    import sys
+
+    from .i18n import say
+
+    if not rubric.packages:
+        return []
+    declared = set(rubric.packages)
+    tops = {p.split(".")[0] for p in declared}
+    notes: list[str] = []
+    failed: set[str] = set()
+    for c in ex.cells:
+        if c.ename in ("ModuleNotFoundError", "ImportError"):
+            m = re.search(r"No module named '([^']+)'", c.evalue or "")
+            mod = m.group(1) if m else ""
+            failed.add(mod.split(".")[0])
+            if mod and (mod in declared or mod.split(".")[0] in tops):
+                notes.append(say(lang, f"第 {c.index + 1} 格：匯入 {mod} 失敗（{c.ename}: {c.evalue}）。{mod} 屬於課程環境，"
+                                       f"是評分機器少裝了它，不是你的錯：請告訴老師。",
+                                 f"cell {c.index + 1}: importing {mod} failed ({c.ename}: {c.evalue}). {mod} is part of "
+                                 f"the course's environment, so the grading machine lacks it, not your work: tell your "
+                                 f"instructor."))
+            else:
+                notes.append(say(lang, f"第 {c.index + 1} 格：匯入失敗（{c.ename}: {c.evalue}）：{mod or '這個套件'} "
+                                       f"不在課程環境中（可用：{', '.join(rubric.packages)}），評分時無法使用。",
+                                 f"cell {c.index + 1}: an import failed ({c.ename}: {c.evalue}): {mod or 'that package'} "
+                                 f"is not in the course's environment (available: {', '.join(rubric.packages)}), so it "
+                                 f"cannot be used where notebooks are graded."))
+    stdlib = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
+    for i, src in enumerate(ex.sources):
+        if not src.strip():
+            continue
+        try:
+            tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else []
+            for name in names:
+                top = name.split(".")[0]
+                if top in tops or top in stdlib or top in failed or top == "grader":
+                    continue
+                failed.add(top)  # one line per package
+                notes.append(say(lang, f"第 {i + 1} 格匯入了 {top}，它不在這份作業的課程環境中（可用：{', '.join(rubric.packages)}）："
+                                       f"評分時可能沒有它。",
+                                 f"cell {i + 1} imports {top}, which is not in this assignment's course environment "
+                                 f"(available: {', '.join(rubric.packages)}): it may be missing where notebooks are graded."))
+    return notes
 
 
 def find_notebooks(paths: Iterable[str]) -> list[Path]:

@@ -118,6 +118,7 @@ class Rubric:
     questions: tuple[Question, ...]
     digest: str
     editions: tuple[Edition, ...] = ()
+    packages: tuple[str, ...] = ()  # what students' notebooks may import (the course's environment)
 
     def checks(self):
         for q in self.questions:
@@ -200,6 +201,7 @@ class SubmissionResult:
     sandbox: str = ""  # how the kernel was isolated
     notebook_sha256: str = ""  # content of the submission graded
     rubric_sha256: str = ""  # rubric (and reference) it was graded against
+    notes: list[str] = field(default_factory=list)  # about the notebook as a whole (e.g. a package it imports)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":

@@ -24,6 +24,7 @@ def student_report(r: SubmissionResult, lang: str) -> str:
                                      else f"{_fmt(r.score)} / {_fmt(r.max_score)}")]
     if r.sandbox.startswith("no sandbox"):
         lines.append(t("（注意：未使用沙箱執行）", "(note: run without the sandbox)"))
+    lines += [f"! {n}" for n in getattr(r, "notes", [])]
     for q in r.questions:
         lines.append(f"\n{MARK.get(q.status, ' ')} {q.id}  {q.title}  {_fmt(q.score)}/{_fmt(q.max_score)}  [{q.status}]")
         for c in q.checks:

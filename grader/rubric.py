@@ -181,7 +181,7 @@ def load(path: str | Path | None = None) -> Rubric:
 
 def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     r = _Reader(shown)
-    top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1,
+    top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1, "packages": 1,
                                  "limits": 1, "editions": 1, "cells": 1, "questions": 1})
     assignment = r.get(top, "assignment", "", str, required=True)
     lang = r.get(top, "lang", "", str, default="zh-TW", choices=LANGS)
@@ -204,12 +204,30 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
                 values[k] = v
         limits = Limits(**values)
 
+    packages = _packages(r, top)
     editions = _editions(r, top)
     anchors = _anchors(r, top, editions)
     questions = _questions(r, top, anchors)
     return Rubric(path=shown, assignment=assignment, lang=lang, seed=seed, reference=str(reference),
                   limits=limits, anchors=anchors, questions=tuple(questions), digest=digest,
-                  editions=tuple(editions.values()))
+                  editions=tuple(editions.values()), packages=packages)
+
+
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _packages(r: _Reader, top: _Map) -> tuple[str, ...]:
+    """``packages:``: the modules students' notebooks may import (importable names, e.g.
+    ``d2l.torch``, ``PIL``), which ``grader doctor`` imports in a real kernel."""
+    items = r.get(top, "packages", "", list, default=[])
+    seen: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not MODULE_RE.match(item):
+            r.fail(top.lines["packages"], "packages", f"{item!r} is not a module name (e.g. pandas, d2l.torch)")
+        if item in seen:
+            r.fail(top.lines["packages"], "packages", f"{item} is listed twice")
+        seen.append(item)
+    return tuple(seen)
 
 
 def _regexes(r: _Reader, m: _Map, name: str, key: str) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ def markdown(r: SubmissionResult, lang: str) -> str:
     if r.status == "error":
         return "\n".join(out + [t("這份檔案無法評分：", "This file could not be graded: ") + (r.error or ""), ""])
     out += [f"**{t('總分', 'Total')}: {r.score:g} / {r.max_score:g}**", ""]
+    out += [f"> {n}" for n in r.notes] + ([""] if r.notes else [])
     for q in r.questions:
         out.append(f"## {MARK.get(q.status, '')} {q.title} — {q.score:g} / {q.max_score:g}")
         for c in q.checks:
@@ -44,6 +45,7 @@ def html_page(r: SubmissionResult, lang: str) -> str:
             for c in q.checks if c.status != "pass" or c.message)
         rows.append(f"<section class='{q.status}'><h2>{MARK.get(q.status, '')} {html.escape(q.title)} "
                     f"<span>{q.score:g} / {q.max_score:g}</span></h2>{'<ul>' + checks + '</ul>' if checks else ''}</section>")
+    rows = [f"<p class='note'>{html.escape(n)}</p>" for n in r.notes] + rows
     body = "".join(rows) if r.status != "error" else \
         f"<p>{t('這份檔案無法評分：', 'This file could not be graded: ')}{html.escape(r.error or '')}</p>"
     return (f"<!doctype html><html lang='{lang}'><meta charset='utf-8'><title>{html.escape(r.submission)}</title>"
