@@ -19,18 +19,22 @@ from ..model import SubmissionResult
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 SETUP = """#!/usr/bin/env bash
-# Gradescope runs this once on its Ubuntu image: the sandbox, the CPU build of torch, the grader.
+# Gradescope runs this once on its Ubuntu image: the sandbox, then a venv with the CPU build of
+# torch, the course's packages and the grader (kernels run that venv's own python).
 set -euo pipefail
+SOURCE="${AUTOGRADER_ROOT:-/autograder}/source"
+VENV="${GRADER_VENV:-/opt/grader-venv}"
 apt-get update -qq && apt-get install -y -qq bubblewrap python3 python3-pip python3-venv >/dev/null
-python3 -m venv /opt/grader-venv
-/opt/grader-venv/bin/pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-/opt/grader-venv/bin/pip install --quiet /autograder/source
+python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+"$VENV/bin/python" -m pip install --quiet -r "$SOURCE/scripts/course-requirements.txt" "$SOURCE" torch==2.13.0
+"$VENV/bin/python" -m pip install --quiet --no-deps d2l==1.0.3
 """
 
 RUN = """#!/usr/bin/env bash
 # Grades the submitted notebook; always leaves results/results.json behind.
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
-PY="${GRADER_PYTHON:-/opt/grader-venv/bin/python}"
+PY="${GRADER_PYTHON:-${GRADER_VENV:-/opt/grader-venv}/bin/python}"
 mkdir -p "$ROOT/results"
 "$PY" -m grader gradescope-run --root "$ROOT" --rubric "$ROOT/source/rubrics/__RUBRIC__" || \\
   [ -s "$ROOT/results/results.json" ] || \\
@@ -52,7 +56,7 @@ def build_zip(zip_path: Path, rubric_path: Path, reference_path: Path) -> None:
         for path in sorted((ROOT / "grader").rglob("*")):
             if path.suffix in (".py", ".yaml", ".ipynb") and "__pycache__" not in path.parts:
                 z.write(path, f"grader/{path.relative_to(ROOT / 'grader')}")
-        for name in ("pyproject.toml", "README.md"):
+        for name in ("pyproject.toml", "README.md", "scripts/course-requirements.txt"):
             z.write(ROOT / name, name)
         # the rubric names its reference relative to itself: keep that layout
         z.write(rubric_path, f"rubrics/{rubric_path.name}")
