@@ -359,7 +359,7 @@ def cmd_release(args) -> int:
         raise InputError("not a notebook: not valid JSON", str(ref)) from None
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    target = out / ref.name
+    target = out / rubric.notebook
     write_atomic(target, json.dumps(release(data, rubric.assignment, str(ref)), ensure_ascii=False, indent=1) + "\n")
     print(f"wrote {target}")
     return 0

@@ -119,6 +119,7 @@ class Rubric:
     digest: str
     editions: tuple[Edition, ...] = ()
     packages: tuple[str, ...] = ()  # what students' notebooks may import (the course's environment)
+    notebook: str = ""  # the file name students hand in (and `grader release` writes)
 
     def checks(self):
         for q in self.questions:

@@ -181,10 +181,13 @@ def load(path: str | Path | None = None) -> Rubric:
 
 def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     r = _Reader(shown)
-    top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1, "packages": 1,
+    top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1, "notebook": 1, "packages": 1,
                                  "limits": 1, "editions": 1, "cells": 1, "questions": 1})
     assignment = r.get(top, "assignment", "", str, required=True)
     lang = r.get(top, "lang", "", str, default="zh-TW", choices=LANGS)
+    notebook = r.get(top, "notebook", "", str, default="")
+    if notebook and (Path(notebook).name != notebook or not notebook.endswith(".ipynb")):
+        r.fail(top.lines["notebook"], "notebook", f"expected a file name ending in .ipynb, got {notebook!r}")
     seed = r.get(top, "seed", "", int, default=0)
     ref = r.get(top, "reference", "", str, required=True)
     reference = (path.parent / ref).resolve()
@@ -210,7 +213,8 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     questions = _questions(r, top, anchors)
     return Rubric(path=shown, assignment=assignment, lang=lang, seed=seed, reference=str(reference),
                   limits=limits, anchors=anchors, questions=tuple(questions), digest=digest,
-                  editions=tuple(editions.values()), packages=packages)
+                  editions=tuple(editions.values()), packages=packages,
+                  notebook=notebook or Path(reference).name)
 
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
