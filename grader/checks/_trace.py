@@ -1,27 +1,41 @@
-"""Shared by kinds that watch the student's own functions run during a cell (exercise 4)."""
+"""Shared by kinds that watch the notebook's own functions run during some cells (exercise 4,
+the control-flow section): the window the kernel opens before the cells and closes after them,
+and the reading of what it reports."""
 from __future__ import annotations
 
 import ast
 
 from .base import Region
 
-
-def defined_functions(region: Region) -> list[str]:
-    names: list[str] = []
-    for src in region.code:
-        try:
-            tree = ast.parse(_strip_magics(src))
-        except SyntaxError:
-            continue
-        names += [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    return list(dict.fromkeys(names))
+# seconds: one call the grader makes of the student's function, and all of them in one window
+TIME_LIMIT = 2.0
+BUDGET = 6.0
 
 
 def _strip_magics(src: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
 
 
-def trace_requests(region: Region) -> dict:
-    functions = defined_functions(region)
-    return {"trace_start": ("pre", {"op": "trace_start", "functions": functions}),
-            "trace": ("post", {"op": "trace_stop", "eps": 1e-6, "max_numel": 32})}
+def parsed(region: Region) -> list[ast.Module]:
+    trees = []
+    for src in region.code:
+        try:
+            trees.append(ast.parse(_strip_magics(src)))
+        except SyntaxError:
+            continue
+    return trees
+
+
+def trace_requests(anchor: str, scope: str, **stop) -> dict:
+    """Open a window before the anchor's first cell, close it after its last. ``scope``: "cells"
+    records only functions defined in those cells, "notebook" any function the notebook defined."""
+    key = f"{anchor}:{scope}"
+    stop = {"time_limit": TIME_LIMIT, "budget": BUDGET, **stop}
+    return {"trace_start": ("pre", {"op": "trace_start", "key": key, "scope": scope}),
+            "trace": ("post", {"op": "trace_stop", "key": key, **stop})}
+
+
+def calls_of(got: dict) -> list[dict]:
+    payload = got.get("trace") or {}
+    calls = payload.get("calls") if isinstance(payload, dict) else None
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []

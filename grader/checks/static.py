@@ -23,12 +23,37 @@ def _uses(tree: ast.AST, name: str) -> list[int]:
     return lines
 
 
-def _has_control_flow(tree: ast.AST) -> bool:
-    for f in ast.walk(tree):
-        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            if any(isinstance(n, (ast.If, ast.While, ast.For, ast.IfExp)) for n in ast.walk(f)):
-                return True
+def _constant(node: ast.AST) -> bool:
+    """An expression made of literals only (``3``, ``(1, 2)``, ``range(2, 5)``)."""
+    if isinstance(node, ast.Constant):
+        return True
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        return all(_constant(e) for e in node.elts)
+    if isinstance(node, ast.UnaryOp):
+        return _constant(node.operand)
+    if isinstance(node, ast.BinOp):
+        return _constant(node.left) and _constant(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
+        return all(_constant(a) for a in node.args)
     return False
+
+
+def _control_flow(tree: ast.AST) -> tuple[bool, bool]:
+    """(has data-dependent control flow, has only fixed loops) in the functions (and lambdas)
+    the code defines. A ``for`` over a constant range or a literal list runs the same way for
+    every input: it is not control flow that depends on the data."""
+    fixed = False
+    for f in ast.walk(tree):
+        if not isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        for n in ast.walk(f):
+            if isinstance(n, (ast.If, ast.While, ast.IfExp, ast.Match)):
+                return True, False
+            if isinstance(n, (ast.For, ast.AsyncFor, ast.comprehension)):
+                if isinstance(n, ast.comprehension) and n.ifs or not _constant(n.iter):
+                    return True, False
+                fixed = True
+    return False, fixed
 
 
 def _placeholder(stmt: ast.stmt) -> bool:
@@ -48,7 +73,8 @@ class Static(CheckKind):
     params = {
         "forbid": Param(list, default=[], doc="names that must not appear in any form (call, attribute, import, keyword, string)"),
         "require": Param(list, default=[], doc="names that must appear (e.g. the keyword retain_graph)"),
-        "control_flow": Param(bool, default=False, doc="a function defined in the cells uses if/while/for"),
+        "control_flow": Param(bool, default=False, doc="a function (or lambda) defined in the cells uses if/while/for "
+                                                       "whose outcome can depend on the input (not only a loop over a constant range)"),
     }
 
     def validate(self, params, fail):
@@ -81,7 +107,15 @@ class Static(CheckKind):
         for name in ctx.p("require"):
             if not _uses(module, name):
                 problems.append(t(f"程式碼中應該用到 {name}", f"the code should use {name}"))
-        if ctx.p("control_flow") and not _has_control_flow(module):
-            problems.append(t("你定義的函式裡沒有控制流（if、while 或 for）",
-                              "the function you defined has no control flow (if, while or for)"))
+        if ctx.p("control_flow"):
+            found, fixed = _control_flow(module)
+            if fixed:
+                problems.append(t("你定義的函式裡只有固定次數的迴圈（例如 for _ in range(3)）：它對每個輸入都一樣地執行，"
+                                  "不是隨資料而變的控制流；加上條件取決於輸入的 if 或 while",
+                                  "the only control flow in the function you defined is a loop over a fixed range (e.g. "
+                                  "for _ in range(3)): it runs the same way for every input, so it is not control flow that "
+                                  "depends on the data; add an if or a while whose condition depends on the input"))
+            elif not found:
+                problems.append(t("你定義的函式裡沒有控制流（if、while 或 for）",
+                                  "the function you defined has no control flow (if, while or for)"))
         return failed("; ".join(problems)) if problems else passed()

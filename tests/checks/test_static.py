@@ -27,3 +27,18 @@ def test_control_flow_and_magics_and_syntax_errors():
 def test_params_validated():
     assert invalid("static")
     assert invalid("static", forbid=["not a name"])
+
+
+def test_control_flow_that_depends_on_the_data():
+    for src in ["g = lambda x: x * 2 if x.sum() > 0 else -x",
+                "class M:\n    def forward(self, x):\n        while x.norm() < 10:\n            x = x * 2\n        return x",
+                "def g(x, n):\n    for _ in range(n):\n        x = x * 2\n    return x",
+                "def g(x):\n    return sum(v for v in x if v > 0)",
+                "def g(x):\n    for v in x:\n        x = x * v\n    return x"]:
+        assert judge("static", code=[src], control_flow=True).status == "pass", src
+    for src in ["def g(x):\n    for _ in range(3):\n        x = x * 2\n    return x",
+                "def g(x):\n    for k in (1, 2, 3):\n        x = x * k\n    return x"]:
+        v = judge("static", code=[src], control_flow=True)
+        assert v.status == "fail" and "fixed range" in v.message, src
+    v = judge("static", code=["x = 1\nif x > 0:\n    y = 2"], control_flow=True)
+    assert v.status == "fail" and "no control flow" in v.message  # not inside a function
