@@ -67,6 +67,7 @@ class Anchor:
         if self.numbers:
             return dict(self.numbers).get(edition)
         return self.exercise
+    free_choice: bool = False  # constants and comparisons here are the student's choice (mutants leave them)
 
 
 @dataclass(frozen=True)

@@ -150,7 +150,7 @@ def run(nb_node, rubric, expected, lang, launcher, on_outcome=None) -> tuple[flo
     import nbformat
 
     tags = {a.tag for a in rubric.anchors.values()}
-    exercise_tags = {a.tag for a in rubric.anchors.values() if a.exercise is not None}
+    exercise_tags = {a.tag for a in rubric.anchors.values() if a.exercise is not None or a.free_choice}
     ref_ex, nf = asyncio.run(run_notebook(nb_node, rubric, False, launcher))
     ref_q = judge(rubric, ref_ex, expected, lang, False, nf)
     ref_score = sum(q.score for q in ref_q)

@@ -348,7 +348,8 @@ def _anchors(r: _Reader, top: _Map, editions: dict[str, Edition] | None = None) 
         line = cells.lines[aid]
         if not isinstance(aid, str) or not ID_RE.match(aid):
             r.fail(line, key, "anchor ids are lower-case letters, digits, '-' and '_'")
-        m = r.mapping(spec, line, key, {"tag": 1, "patterns": 1, "exclude": 1, "after": 1, "exercise": 1})
+        m = r.mapping(spec, line, key, {"tag": 1, "patterns": 1, "exclude": 1, "after": 1, "exercise": 1,
+                                        "free_choice": 1})
         after = r.get(m, "after", key, str)
         if after is not None and after not in out:
             r.fail(m.lines["after"], f"{key}.after", f"unknown cell anchor {after!r} (anchors must be defined before use)")
@@ -362,7 +363,8 @@ def _anchors(r: _Reader, top: _Map, editions: dict[str, Edition] | None = None) 
             r.fail(line, key, "an anchor needs 'tag', 'patterns' or 'exercise'")
         out[aid] = Anchor(id=aid, tag=r.get(m, "tag", key, str, default=aid), patterns=patterns,
                           exclude=_regexes(r, m, "exclude", key), after=after, exercise=exercise,
-                          line=line, numbers=numbers, phrases=phrases, code=code)
+                          line=line, numbers=numbers, phrases=phrases, code=code,
+                          free_choice=bool(r.get(m, "free_choice", key, bool, default=False)))
     return out
 
 

@@ -250,11 +250,11 @@ def test_review_and_overrides(tmp_path, expected):
     assert again.returncode == 0 and "(2 unchanged, kept)" in again.stdout
     row = [ln for ln in (out / "grades.csv").read_text().splitlines() if ln.startswith("seed_answers,")][0]
     seed = json.loads((out / "seed_answers.json").read_text())
-    assert row.endswith(",8,4,0,12.3333,15,79.3333,100,graded,yes"), (row, [
+    assert row.endswith(",8,4,0,15,15,82,100,graded,yes"), (row, [
         (q["id"], c["name"], c["status"], c["message"]) for q in seed["questions"] for c in q["checks"]
         if c["score"] < c["max_score"] and c["status"] != "manual"])
     assert "reviewed by the instructor: 8/10 — no word on memory" in (out / "seed_answers.feedback.md").read_text()
-    assert json.loads((out / "seed_answers.json").read_text())["score"] == 79.3333
+    assert json.loads((out / "seed_answers.json").read_text())["score"] == 82
     assert "1 awaiting review (1 already in overrides.yaml)" in run_cli("review", str(out)).stdout
     (out / "overrides.yaml").write_text("- submission: x\n  score: -1\n", encoding="utf-8")
     bad = run_cli(*args)

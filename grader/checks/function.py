@@ -1,115 +1,183 @@
-"""Student function on hidden inputs: call the student's function on inputs the grader draws
-with a fixed seed, and compare its values and gradients with the reference function's.
-This is what catches a hard-coded function."""
+"""The student's function on hidden inputs: find the function the notebook really used (the one
+whose output autograd differentiated in the anchor's cells; else one those cells called with a
+tensor; else the name given), call it on inputs the grader draws with a fixed seed, each call
+with a time limit, and require on every input a relation over the input ``x`` (with its
+``x.grad`` from ``y.sum().backward()``) and the output ``y`` — e.g. ``allclose(x.grad, y / x)``
+for a piecewise-linear function — and that the inputs do not all take the same path through
+its control flow. This tests the concept, not one spelling of the function: another threshold
+or loop bound passes; a hard-coded result (one path for every input) fails."""
 from __future__ import annotations
 
-from .. import capture
+from .. import capture, expr
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
-from .tensor_value import compare
+from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from ._trace import trace_requests
+
+# seconds: one call on a hidden input (the book's f takes milliseconds), and all of them
+TIME_LIMIT = 1.0
+BUDGET = 7.5
 
 SIGNS = ("any", "positive", "negative")
+SPEC_KEYS = {"shape", "sign", "scale", "dtype", "min_abs"}
 
 
 def draw_inputs(specs: list[dict], seed: int) -> list[dict]:
-    """Inputs as plain data, the same for the student and the reference."""
+    """Inputs as plain data (float64 values; ``dtype`` None means the dtype of the student's own
+    call). ``min_abs`` moves elements closer to 0 than that away from it (keeping their sign)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     out = []
     for s in specs:
         x = torch.randn(tuple(s.get("shape", [])), generator=g, dtype=torch.float64)
-        x = torch.where(x.abs() < 1e-3, torch.full_like(x, 0.5), x)  # never 0: the book's f loops on 0
         if s.get("sign") == "negative" and x.sum() > 0 or s.get("sign") == "positive" and x.sum() < 0:
             x = -x
         x = x * float(s.get("scale", 1.0))
-        out.append({"dtype": s.get("dtype", "float32"), "values": x.to(torch.float32).tolist()
-                    if s.get("dtype", "float32") == "float32" else x.tolist(), "shape": list(x.shape)})
+        m = float(s.get("min_abs", 0.0))
+        if m > 0:
+            x = torch.where(x.abs() < m, torch.where(x < 0, -m, m).to(x.dtype), x)
+        out.append({"dtype": s.get("dtype"), "values": x.tolist(), "shape": list(x.shape)})
     return out
 
 
-def _describe(spec: dict) -> str:
+def _describe(spec: dict) -> Text:
     shape = spec.get("shape", [])
-    kind = {0: "scalar", 1: "vector"}.get(len(shape), "matrix" if len(shape) == 2 else "tensor")
-    sign = {"negative": ", sum < 0", "positive": ", sum > 0"}.get(spec.get("sign", "any"), "")
-    return f"{kind} {tuple(shape)}{sign}"
+    kind = {0: ("純量", "scalar"), 1: ("向量", "vector")}.get(len(shape), ("矩陣", "matrix") if len(shape) == 2 else ("張量", "tensor"))
+    sign = {"negative": ("，總和 < 0", ", sum < 0"), "positive": ("，總和 > 0", ", sum > 0")}.get(spec.get("sign", "any"), ("", ""))
+    scale = float(spec.get("scale", 1.0))
+    size = ("", "")
+    if scale <= 1e-2:
+        size = ("，很小的值", ", tiny values")
+    elif scale >= 1e2 / 2:
+        size = ("，很大的值", ", large values")
+    return Text(f"{kind[0]} {tuple(shape)}{sign[0]}{size[0]}", f"{kind[1]} {tuple(shape)}{sign[1]}{size[1]}")
 
 
 @register
 class FunctionOnInputs(CheckKind):
     kind = "function"
-    summary = Text("學生的函式在隱藏輸入上的值與梯度", "the student's function on hidden inputs: values and gradients")
-    needs_reference = True
+    summary = Text("學生的函式在隱藏輸入上：梯度關係成立，路徑隨輸入而變",
+                   "the student's function on hidden inputs: a gradient relation holds and the path depends on the input")
     params = {
-        "function": Param(str, required=True, doc="name of the function in the student's namespace"),
-        "inputs": Param(list, required=True, doc="list of {shape: [..], sign: any|positive|negative, scale, dtype}"),
+        "function": Param(str, default="", doc="name to fall back on when no function of the notebook was seen in use"),
+        "inputs": Param(list, required=True, doc="list of {shape: [..], sign: any|positive|negative, scale, min_abs, dtype}"),
         "seed": Param(int, default=0, doc="seed of the grader's generator for the inputs"),
-        "rtol": Param((int, float), default=1e-5),
-        "atol": Param((int, float), default=1e-5),
+        "expect": Param(str, default="allclose(x.grad, y / x)",
+                        doc="relation over the input x (with x.grad after y.sum().backward()) and the output y, on every input"),
+        "min_paths": Param(int, default=2, doc="distinct paths the inputs must take (0: not required)"),
+        "rtol": Param((int, float), default=1e-4, doc="default rtol for allclose in expect"),
+        "atol": Param((int, float), default=1e-5, doc="default atol for allclose in expect"),
     }
 
     def validate(self, params, fail):
-        if not params["function"].isidentifier():
+        if params["function"] and not params["function"].isidentifier():
             fail("function", f"{params['function']!r} is not a valid name")
         if not params["inputs"]:
             fail("inputs", "give at least one input")
         for s in params["inputs"]:
-            if not isinstance(s, dict) or set(s) - {"shape", "sign", "scale", "dtype"}:
-                fail("inputs", "each input is a mapping with shape, sign, scale, dtype")
+            if not isinstance(s, dict) or set(s) - SPEC_KEYS:
+                fail("inputs", "each input is a mapping with " + ", ".join(sorted(SPEC_KEYS)))
             shape = s.get("shape", [])
             if not isinstance(shape, list) or not all(isinstance(n, int) and 0 < n <= 64 for n in shape):
                 fail("inputs", f"shape must be a list of sizes 1..64, got {shape!r}")
             if s.get("sign", "any") not in SIGNS:
                 fail("inputs", f"sign must be one of {', '.join(SIGNS)}")
-            if s.get("dtype", "float32") not in ("float32", "float64"):
-                fail("inputs", "dtype must be float32 or float64")
+            if s.get("dtype") not in (None, "float32", "float64"):
+                fail("inputs", "dtype must be float32 or float64 (or left out: the dtype of the student's own call)")
+            for key in ("scale", "min_abs"):
+                if key in s and not (isinstance(s[key], (int, float)) and s[key] >= 0):
+                    fail("inputs", f"{key} must be a number >= 0")
+        try:
+            expr.parse(params["expect"], {"x", "y"})
+        except expr.ExprError as e:
+            fail("expect", str(e))
 
     def requests(self, spec, region):
         inputs = draw_inputs(spec.params["inputs"], spec.params["seed"])
-        return {"calls": ("post", {"op": "call", "function": spec.params["function"], "inputs": inputs})}
+        return trace_requests(spec.cell, "notebook", hidden={"function": spec.params["function"], "inputs": inputs},
+                              time_limit=TIME_LIMIT, budget=BUDGET)
 
     def judge(self, ctx: Context) -> Verdict:
         import torch
 
-        t, name = ctx.t, ctx.p("function")
-        got, exp = ctx.got["calls"], ctx.expected["calls"] if ctx.expected else None
-        if not exp or exp.get("type") != "calls":
-            return errored(t("參考解的函式無法執行", "the reference function could not be run"))
-        if got.get("type") == "error":
-            return failed(t(f"找不到函式 {name}（{got.get('evalue', '')}）", f"function {name} not found ({got.get('evalue', '')})"))
-        results = got.get("results") or []
+        from .relation import _with_default_tolerance
+
+        t = ctx.t
+        payload = ctx.got.get("trace") or {}
+        hidden = payload.get("hidden") if isinstance(payload, dict) else None
+        if not isinstance(hidden, dict) or hidden.get("type") != "calls":
+            why = str((hidden or {}).get("evalue", "")) if isinstance(hidden, dict) else ""
+            return failed(t(f"找不到你的函式：這些儲存格沒有呼叫筆記本裡定義的函式（{why}）",
+                            f"your function was not found: these cells call no function the notebook defined ({why})"))
+        name = str(hidden.get("function", "?"))[:60]
+        results = hidden.get("results") or []
         specs = ctx.p("inputs")
-        if len(results) != len(specs):
+        if not isinstance(results, list) or len(results) != len(specs):
             return failed(t("函式的結果數目不對", "wrong number of results from the function"))
-        wrong = []
-        for i, (g, e, s) in enumerate(zip(results, exp["results"], specs)):
-            label = t(f"輸入 {i + 1}（{_describe(s)}）", f"input {i + 1} ({_describe(s)})")
-            if "error" in g:
-                err = g["error"]
+        drawn = draw_inputs(specs, ctx.p("seed"))
+        tree = _with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
+        wrong, paths, completed = [], set(), 0
+        for i, (r, s, d) in enumerate(zip(results, specs, drawn)):
+            label = _describe(s)
+            label = t(f"輸入 {i + 1}（{label.zh}）", f"input {i + 1} ({label.en})")
+            if not isinstance(r, dict):
+                wrong.append(f"{label}: ?")
+                continue
+            if r.get("timeout"):
+                paths.add("timeout")  # never ending on some inputs only is behaviour that depends on the input too
+                wrong.append(t(f"{label}：{TIME_LIMIT:g} 秒內沒有結束（無窮迴圈？）",
+                               f"{label}: did not finish within {TIME_LIMIT:g} s (an endless loop?)"))
+                continue
+            if "skipped" in r:
+                wrong.append(t(f"{label}：時間用完，沒有執行", f"{label}: not run, out of time"))
+                continue
+            if "error" in r:
+                err = r["error"] if isinstance(r["error"], dict) else {}
+                paths.add(f"raised {err.get('ename')}")
                 wrong.append(t(f"{label}：{name} 引發 {err.get('ename')}: {str(err.get('evalue'))[:120]}",
                                f"{label}: {name} raised {err.get('ename')}: {str(err.get('evalue'))[:120]}"))
                 continue
-            for part, zh in (("value", "值"), ("grad", "梯度")):
-                try:
-                    ev = capture.tensor(e[part], with_grad=False)
-                except (capture.CaptureError, KeyError):
-                    return errored(t("參考解的函式無法在這個輸入上執行", "the reference function failed on this input"))
-                try:
-                    gv = capture.value(g.get(part))
-                except capture.CaptureError as err:
-                    wrong.append(f"{label}: {err}")
-                    break
-                if not isinstance(gv, torch.Tensor):
-                    wrong.append(t(f"{label}：{zh}不是張量", f"{label}: the {part} is not a tensor"))
-                    break
-                shown = f"{name}(x)" if part == "value" else "x.grad"
-                v = compare(ctx, shown, gv, ev, ctx.p("rtol"), ctx.p("atol"), False)
-                if v.status != "pass":
-                    wrong.append(f"{label}: {v.message}")
-                    break
+            paths.add(str(r.get("path")))
+            completed += 1
+            try:
+                y = capture.value(r.get("value"))
+                grad = capture.value(r.get("grad"))
+            except capture.CaptureError as err:
+                wrong.append(f"{label}: {err}")
+                continue
+            if not isinstance(y, torch.Tensor):
+                wrong.append(t(f"{label}：{name} 沒有回傳張量", f"{label}: {name} returned no tensor"))
+                continue
+            if not isinstance(grad, torch.Tensor):
+                wrong.append(t(f"{label}：自動微分沒有給 x 梯度（輸出沒有經由計算圖依賴輸入）",
+                               f"{label}: autograd gave x no gradient (the output does not depend on the input through the graph)"))
+                continue
+            x = torch.tensor(d["values"], dtype=grad.dtype if grad.is_floating_point() else torch.float64)
+            if grad.shape != x.shape:
+                wrong.append(t(f"{label}：梯度的形狀 {tuple(grad.shape)} 與輸入不同", f"{label}: the gradient's shape {tuple(grad.shape)} differs from the input's"))
+                continue
+            x.grad = grad.to(x.dtype)
+            try:
+                ok = expr._truth(expr.evaluate(tree, {"x": x, "y": y}))
+            except Exception as err:
+                ok = False
+                wrong.append(t(f"{label}：無法計算 {ctx.p('expect')}（{str(err)[:100]}）",
+                               f"{label}: could not evaluate {ctx.p('expect')} ({str(err)[:100]})"))
+                continue
+            if not ok:
+                wrong.append(t(f"{label}：{ctx.p('expect')} 不成立", f"{label}: {ctx.p('expect')} does not hold"))
+        n = len(specs)
+        need = ctx.p("min_paths")
+        if need and completed and len(paths) < need:
+            return failed(t(f"{name} 在所有隱藏輸入上都走同一條路徑：它的控制流不隨輸入而變（例如直接寫死結果的公式），"
+                            "所以沒有示範梯度如何穿過控制流",
+                            f"{name} took the same path on every hidden input: its control flow does not depend on the input "
+                            "(e.g. a formula with the result written in), so it does not show gradients through control flow"))
         if wrong:
-            ok = len(specs) - len(wrong)
-            return failed(t(f"{name} 在 {len(wrong)} / {len(specs)} 個隱藏輸入上與正確答案不同：",
-                            f"{name} disagrees with the correct function on {len(wrong)} of {len(specs)} hidden inputs: ")
-                          + " | ".join(wrong[:3]), ok / len(specs))
-        return passed()
+            return failed(t(f"{name} 在 {len(wrong)} / {n} 個隱藏輸入上不對：", f"{name} is wrong on {len(wrong)} of {n} hidden inputs: ")
+                          + " | ".join(wrong[:3]), (n - len(wrong)) / n)
+        how = {"autograd": t("（自動微分所求導的函式）", " (the function autograd differentiated)"),
+               "called": t("（這些儲存格呼叫的函式）", " (the function these cells called)"),
+               "name": ""}.get(str(hidden.get("found_by")), "")
+        return passed(t(f"{name}{how} 在 {n} 個隱藏輸入上都成立，走了 {len(paths)} 條不同的路徑",
+                        f"{name}{how} holds on all {n} hidden inputs, taking {len(paths)} different paths"))
