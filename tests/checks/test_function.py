@@ -27,16 +27,32 @@ CASES = {
     # loops forever when the sum is negative: the hidden negative inputs time out, nothing hangs
     "endless": ["def f(a):\n    b = a * 2\n    while b.sum() < 1000:\n        b = b * 2 if b.sum() > 0 else b\n    return b",
                 "a = torch.tensor(1.5, requires_grad=True)\nd = f(a)\nd.backward()"],
+    # side effects: the grader's calls run after the values other checks read, and leave other leaves' .grad
+    "side_effects": ["seen = []\nW = torch.tensor(2.0, requires_grad=True)\n"
+                     "def f(a):\n    seen.append(1)\n    b = a * W\n    while b.norm() < 100:\n        b = b * 2\n"
+                     "    return b if b.sum() > 0 else -b", CALL],
 }
 
 
 @pytest.fixture(scope="module")
-def verdicts():
+def all_verdicts():
     checks = {name: [spec("function", name, visibility="hidden", function="f", inputs=INPUTS, seed=2024)]
               for name in CASES}
+    checks["side_effects"].append(spec("relation", "side_effects", capture={"n": "len(seen)", "W": "W", "d": "d"},
+                                       expr="n == 1 and allclose(W.grad, d / W)"))
     out, ex = run_cases(["import torch"], CASES, checks)
     assert not [c for c in ex.cells if c.status != "ok"], ex.kernel_error
-    return {name: v["function"] for name, v in out.items()}
+    return out
+
+
+@pytest.fixture(scope="module")
+def verdicts(all_verdicts):
+    return {name: v["function"] for name, v in all_verdicts.items()}
+
+
+def test_grader_calls_leave_the_students_values_alone(all_verdicts):
+    assert all_verdicts["side_effects"]["function"].status == "pass"
+    assert all_verdicts["side_effects"]["relation"].status == "pass", all_verdicts["side_effects"]["relation"]
 
 
 @pytest.mark.parametrize("case", ["book", "changed", "renamed"])
