@@ -5,7 +5,7 @@ import ast
 
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, failed, passed, register
-from ._trace import _strip_magics
+from ._trace import parse_source
 
 
 def _uses(tree: ast.AST, name: str) -> list[int]:
@@ -90,7 +90,7 @@ class Static(CheckKind):
         trees = []
         for src in ctx.region.code:
             try:
-                trees.append(ast.parse(_strip_magics(src)))
+                trees.append(parse_source(src))
             except SyntaxError as e:
                 return failed(t(f"程式碼有語法錯誤（第 {e.lineno} 行：{e.msg}），無法分析",
                                 f"the code has a syntax error (line {e.lineno}: {e.msg}) and cannot be analysed"))
