@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write the results in this format (junit, json, or a plug-in's)")
     g.add_argument("--feedback", action="store_true",
                    help="also write <stem>.feedback.md and .feedback.html per submission in --out, for students")
+    g.add_argument("--cluster", metavar="ADDRESS",
+                   help="grade on a Dask cluster: tcp://HOST:8786 (an existing scheduler) or local:N (N worker "
+                        "processes here); needs pip install 'grader[dask]'")
     g.add_argument("--cold", action="store_true", help="start every kernel from scratch instead of forking it "
                                                         "from a pre-warmed server (slower; same results)")
     common(g)
@@ -238,8 +241,14 @@ def cmd_grade(args) -> int:
     for stale in out.glob(".*.tmp"):  # left by a grader killed while writing; the real file is intact
         stale.unlink(missing_ok=True)
     jobs = min(args.jobs, len(paths))
-    launchers = [_launcher(args, rubric, slot=0, warm=not args.cold)]
-    launchers += [_launcher(args, rubric, slot=i, warm=not args.cold, checked=True) for i in range(1, jobs)]
+    cluster = None
+    if args.cluster:  # every kernel runs on the cluster's workers; this process only writes
+        from .cluster import Cluster
+
+        cluster, launchers = Cluster(args.cluster, rubric, not args.no_sandbox, not args.cold), []
+    else:
+        launchers = [_launcher(args, rubric, slot=0, warm=not args.cold)]
+        launchers += [_launcher(args, rubric, slot=i, warm=not args.cold, checked=True) for i in range(1, jobs)]
     book = Gradebook(out / "gradebook.sqlite")
     from . import overrides as ov
 
@@ -247,7 +256,7 @@ def cmd_grade(args) -> int:
     names = [_unique_names(paths)[p] for p in paths]
     progress = Progress(len(paths))
     try:
-        expected = expected_values(rubric, launchers[0])
+        expected = cluster.expected(rubric) if cluster else expected_values(rubric, launchers[0])
 
         def previous(name: str):
             return None if args.force else book.previous(name)
@@ -267,7 +276,7 @@ def cmd_grade(args) -> int:
             progress.update(r, kept)
 
         results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,
-                             previous=previous)
+                             previous=previous, runner=cluster.runner(rubric, expected, lang) if cluster else None)
         results = [ov.apply(r, reviewed, lang) for r in results]
         write_atomic(out / "grades.csv", book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang)))
         _write_formats(args, results, rubric, lang)
@@ -275,9 +284,12 @@ def cmd_grade(args) -> int:
         book.close()
         for launcher in launchers:
             launcher.close()
+        if cluster:
+            cluster.close()
     print(table(results, rubric))
+    where = cluster.describe() if cluster else f"{launchers[0].describe()}, {jobs} worker{'s' if jobs > 1 else ''}"
     print(f"\n{progress.summary()}\nresults in {out}/ (gradebook.sqlite, grades.csv, one .json per submission); "
-          f"kernels: {launchers[0].describe()}, {jobs} worker{'s' if jobs > 1 else ''}")
+          f"kernels: {where}")
     errored = [r for r in results if r.status == "error"]
     if results and len(errored) == len(results):  # nothing was graded: never a quiet exit 0
         raise InputError(f"every submission errored ({len(errored)} of {len(results)}), nothing was graded: "

@@ -25,6 +25,7 @@ from nbclient.exceptions import DeadKernelError
 from .launch import Launcher, start_failure
 from .locate import cells_of
 from .model import CellRun, Execution, Limits
+from .timing import phase
 
 PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
 MIME = "application/vnd.grader.capture.v1+json"
@@ -290,9 +291,11 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
         try:
-            await runner.start()
-            status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024)),
-                                            limits.probe_timeout * 2)
+            with phase("kernel"):
+                await runner.start()
+            with phase("setup"):
+                status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024)),
+                                                limits.probe_timeout * 2)
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
             return False
@@ -334,7 +337,8 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
                     lost = await after_loss(i)
                     continue
             if c.get("cell_type") == "code" and ex.sources[i].strip():
-                status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
+                with phase("cells"):
+                    status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
                 ename, evalue = _error_of(cell)
                 if status in LOST:
                     ex.kernel_died_at = i
@@ -352,7 +356,8 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
                 if await _probe(runner, batch, limits, nonce, ex):
                     lost = await after_loss(i)
     finally:
-        await runner.kill()
+        with phase("teardown"):
+            await runner.kill()
         if own_dir:
             shutil.rmtree(cwd, ignore_errors=True)
     for pid, target in plan.aliases.items():
@@ -366,7 +371,8 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
 
 async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce: str, ex: Execution) -> str | None:
     """Run one probe cell; store its results. Returns "dead" if the kernel was lost."""
-    status, cell = await runner.run(_probe_code(batch), limits.probe_timeout)
+    with phase("probes"):
+        status, cell = await runner.run(_probe_code(batch), limits.probe_timeout)
     if status in LOST:
         for pid in batch:
             ex.probe_errors[pid] = ("error", "the kernel died while the grader was reading values"

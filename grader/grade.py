@@ -25,6 +25,7 @@ from .judge import build_plan, judge
 from .launch import Launcher
 from .locate import cells_of, segment
 from .model import Execution, Rubric, SubmissionResult
+from .timing import emit, phase, start as start_timing
 
 
 def _import_judging_modules() -> None:
@@ -90,9 +91,10 @@ def read_notebook(path: Path):
 
 async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
                        ) -> tuple[Execution, dict]:
-    cells = cells_of(nb)
-    seg = segment(rubric.anchors, cells, rubric.editions)
-    located, not_found = seg.found, seg.missing
+    with phase("locate"):
+        cells = cells_of(nb)
+        seg = segment(rubric.anchors, cells, rubric.editions)
+        located, not_found = seg.found, seg.missing
     ex = Execution()
     ex.located = located
     ex.parts, ex.fallback, ex.not_applicable = seg.parts, seg.fallback, seg.not_applicable
@@ -126,19 +128,24 @@ def expected_key(rubric: Rubric) -> str:
     return h.hexdigest()[:32]
 
 
-def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: bool = False) -> dict:
-    """Captures of the reference notebook for every check, from the cache when current."""
+def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: bool = False,
+                    compute: Callable[[], Execution] | None = None) -> dict:
+    """Captures of the reference notebook for every check, from the cache when current.
+    ``compute()`` runs the reference elsewhere (a Dask worker) instead of with ``launcher``."""
     path = cache_dir() / f"expected-{expected_key(rubric)}.json"
     if not refresh:
         try:
             return json.loads(path.read_text())["captures"]
         except (OSError, ValueError, KeyError):
             pass
-    try:
-        nb = read_notebook(Path(rubric.reference))
-    except NotANotebook as e:
-        raise InputError(str(e), rubric.reference) from None
-    ex, _ = asyncio.run(run_notebook(nb, rubric, public_only=False, launcher=launcher))
+    if compute is not None:
+        ex = compute()
+    else:
+        try:
+            nb = read_notebook(Path(rubric.reference))
+        except NotANotebook as e:
+            raise InputError(str(e), rubric.reference) from None
+        ex, _ = asyncio.run(run_notebook(nb, rubric, public_only=False, launcher=launcher))
     if never_started(ex):
         raise KernelUnavailable(f"{START_ERROR}, so nothing was graded: {ex.kernel_error} (run `grader doctor`)")
     lost = [c for c in ex.cells if c.status in ("dead", "timeout", "skipped")]
@@ -163,27 +170,32 @@ def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: b
 def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, public_only: bool,
                launcher: Launcher | None = None, name: str | None = None) -> SubmissionResult:
     started = time.monotonic()
+    phases = start_timing()
     name = name or path.stem
     total = sum(c.points for _, c in rubric.checks() if not public_only or c.visibility == "public")
     try:
-        nb = read_notebook(path)
+        with phase("read"):
+            nb = read_notebook(path)
     except NotANotebook as e:
         return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started,
-                                sandbox=(launcher or Launcher()).describe())
+                                sandbox=(launcher or Launcher()).describe(), phases=phases)
     try:
         ex, not_found = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
-                                0.0, total, [], time.monotonic() - started)
+                                0.0, total, [], time.monotonic() - started, phases=phases)
     if never_started(ex):  # not the student's doing: an error with the cause, never zeros
         return SubmissionResult(name, "error", f"{START_ERROR}: {ex.kernel_error}", 0.0, total, [],
-                                time.monotonic() - started, sandbox=(launcher or Launcher()).describe())
-    prepare_judging()
-    questions = judge(rubric, ex, expected, lang, public_only, not_found)
+                                time.monotonic() - started, sandbox=(launcher or Launcher()).describe(),
+                                phases=phases)
+    with phase("judge_wait"):
+        prepare_judging()
+    with phase("judge"):
+        questions = judge(rubric, ex, expected, lang, public_only, not_found)
     score = round(sum(q.score for q in questions), 4)
     total = sum(q.max_score for q in questions)  # an exercise the student's edition lacks is left out
     result = SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,
-                              sandbox=(launcher or Launcher()).describe())
+                              sandbox=(launcher or Launcher()).describe(), phases=phases)
     result.notes = import_notes(rubric, ex, lang)
     return result
 
@@ -273,9 +285,14 @@ def grading_key(rubric: Rubric, lang: str) -> str:
 def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
                on_result: Callable[[SubmissionResult, bool], None] | None = None,
                launchers: list[Launcher] | None = None,
-               previous: Callable[[str], SubmissionResult | None] | None = None) -> list[SubmissionResult]:
+               previous: Callable[[str], SubmissionResult | None] | None = None,
+               runner: Callable[[list[tuple[int, Path, str]]], Iterable[tuple[int, SubmissionResult]]] | None = None,
+               ) -> list[SubmissionResult]:
     """Grade the paths with one worker thread per launcher (each its own kernels), and return
     the results in the order of ``paths``, whatever order they finish in.
+
+    ``runner(items)``, given, grades instead of the launchers (a Dask cluster, cluster.py): it
+    takes the (index, path, name) to grade and yields (index, result) as each is done.
 
     ``previous(name)`` may return an earlier result: it is kept when the notebook and the
     grading key are unchanged. ``on_result(result, kept)`` is called in this thread, as results
@@ -310,17 +327,32 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             r.notebook_sha256, r.rubric_sha256 = file_sha256(path), key
             done.put((i, r, False))
 
-    if not todo.empty():
+    def feed() -> None:  # the runner's results, into the same queue as the threads'
+        try:
+            for i, r in runner([(i, paths[i], names[paths[i]]) for i in list(todo.queue)]):
+                r.rubric_sha256 = key
+                done.put((i, r, False))
+        except BaseException as e:  # e.g. a worker that cannot grade: the batch stops, as here
+            done.put((-1, e, False))
+
+    if not todo.empty() and runner is None:
         prepare_judging()  # in this thread, before any worker judges
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)
-               for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]]
+               for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]] if runner is None else \
+        [threading.Thread(target=feed, daemon=True)] if not todo.empty() else []
     for th in threads:
         th.start()
     for _ in range(len(paths)):
         i, r, kept = done.get()
+        if i < 0:
+            raise r
         results[i] = r
         if on_result:
-            on_result(r, kept)
+            t0 = time.perf_counter()
+            on_result(r, kept)  # writing the results: timed for the benchmark (timing.py)
+            r.phases["write"] = time.perf_counter() - t0
+        if not kept:
+            emit(r)
     for th in threads:
         th.join()
     return [r for r in results if r is not None]

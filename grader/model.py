@@ -204,6 +204,7 @@ class SubmissionResult:
     notebook_sha256: str = ""  # content of the submission graded
     rubric_sha256: str = ""  # rubric (and reference) it was graded against
     notes: list[str] = field(default_factory=list)  # about the notebook as a whole (e.g. a package it imports)
+    phases: dict[str, float] = field(default_factory=dict, compare=False)  # seconds per phase (timing.py), not saved
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SubmissionResult":
@@ -213,6 +214,7 @@ class SubmissionResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("phases")
         d["seconds"] = round(self.seconds, 3)
         return d
 
