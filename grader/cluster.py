@@ -245,6 +245,10 @@ class Cluster:
             return future.result()
         except WorkerUnfit as e:
             raise InputError(f"a Dask worker cannot grade: {e}") from None
+        except InputError:
+            raise
+        except Exception as e:  # e.g. KilledWorker: the reference took down workers
+            raise InputError(f"the reference could not be run on the cluster: {type(e).__name__}: {e}") from None
 
     def runner(self, rubric: Rubric, expected: dict, lang: str):
         """``grade_many``'s runner: (index, path, name) items in, (index, result) out as they finish."""

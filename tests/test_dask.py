@@ -147,3 +147,45 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(tmp_path, expected
     db.close()
     assert n_checks[0] == n_checks[1] > 0
     assert len((out / "grades.csv").read_text().splitlines()) == 1 + len(names)
+
+
+def _forked_kernels(worker: int) -> int:
+    """Processes forked by the worker's fork server (the server itself is one): > 1 while a
+    kernel is being started or runs, i.e. while the worker grades."""
+    import psutil
+
+    try:
+        return sum(1 for p in psutil.Process(worker).children(recursive=True)
+                   if any("fork server" in part for part in p.cmdline()))
+    except psutil.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_submission_that_keeps_killing_workers_becomes_an_error(tmp_path, expected):
+    """The worker grading the notebook dies every time (killed from outside, as an OOM killer
+    would): after the scheduler's bounded tries it is one recorded error, not an endless retry."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", str(SUBMISSIONS / "reference.ipynb"),
+                             "--out", str(out), "--cluster", "local:1", "--lang", "en"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    kills = 0
+    try:
+        deadline = time.monotonic() + 500
+        while proc.poll() is None and time.monotonic() < deadline:
+            for worker in _workers_of(proc.pid):
+                if _forked_kernels(worker) > 1:
+                    os.kill(worker, signal.SIGKILL)
+                    kills += 1
+            time.sleep(0.05)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    r = json.loads((out / "reference.json").read_text())
+    assert r["status"] == "error" and "took down a worker 3 times" in r["error"], r["error"]
+    assert kills == 3
+    assert [row[:2] for row in _rows(out)] == [("reference", "error")]
+    assert "reference: could not be graded" in stderr
