@@ -136,7 +136,7 @@ def results_of(out: Path) -> dict:
     return res
 
 
-PHASES = [("kernel", "kernel fork and ready"), ("setup", "probe set-up in the kernel"),
+PHASES = [("kernel", "kernel fork and ready (*)"), ("setup", "probe set-up in the kernel"),
           ("cells", "student cells"), ("probes", "probes / recorder"),
           ("teardown", "kernel stop, reap (+ next fork)"), ("read", "read the notebook"),
           ("locate", "locate cells, plan"), ("judge_wait", "waiting for the judge lock"), ("judge", "judge")]
@@ -159,7 +159,7 @@ def breakdown(timings: Path, wall: float, workers: int, started: float) -> list[
         share = mean[key] / mean["seconds"] if mean["seconds"] else 0.0
         out.append(f"    {label:34s} {mean[key]:7.3f} s  {share:6.1%}")
     out.append(f"    {'other (in grade_path, untimed)':34s} {mean['seconds'] - measured:7.3f} s")
-    out.append(f"    {'= one notebook on a worker':34s} {mean['seconds']:7.3f} s")
+    out.append(f"    {'= one notebook on a worker':34s} {mean['seconds']:7.3f} s   (*) with each worker's fork-server start")
     out.append(f"    {'writing results (the writer)':34s} {mean['write']:7.3f} s  (JSON, gradebook; beside the workers)")
     idle = (wall * workers - mean["seconds"] * n) / n
     out.append(f"    {'start-up, waiting, idle':34s} {idle:7.3f} s  (wall x workers / notebooks - the above; "

@@ -75,6 +75,9 @@ class GraderPlugin(_PluginBase):
         self._lock = threading.Lock()
         self.error = ""
         n = max(1, getattr(getattr(worker, "state", None), "nthreads", 1) or 1)
+        from .grade import prepare_judging
+
+        prepare_judging()  # the judge's imports, in this thread, before any task judges
         try:
             for slot in range(n):
                 launcher = make_launcher(self.sandbox, self.limits, slot, self.warm, checked=slot > 0)
@@ -192,11 +195,11 @@ class Cluster:
         distributed = _distributed()
         import dask
 
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)  # what matters is said in one line
         if self.address.startswith("local:"):
             with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES}):
                 self.local = distributed.LocalCluster(n_workers=self.n_local, threads_per_worker=1, processes=True,
-                                                      dashboard_address=None, silence_logs=logging.ERROR)
+                                                      dashboard_address=None, silence_logs=logging.CRITICAL)
             self.client = distributed.Client(self.local)
         else:
             try:
@@ -211,9 +214,17 @@ class Cluster:
             except TimeoutError:
                 raise InputError(f"no Dask worker joined the scheduler in {wait:g} s", self.address) from None
             self.plugin_name = f"grader-{secrets.token_hex(6)}"
-            self.client.register_plugin(GraderPlugin(self.sandbox, self.warm, self.rubric.limits),
-                                        name=self.plugin_name)
-            errors = self.client.run(_worker_error, self.plugin_name)
+            for attempt in range(3):  # a worker lost while it sets up: its replacement gets the plugin
+                try:
+                    self.client.register_plugin(GraderPlugin(self.sandbox, self.warm, self.rubric.limits),
+                                                name=self.plugin_name)
+                    errors = self.client.run(_worker_error, self.plugin_name)
+                    break
+                except OSError as e:  # CommClosedError is one
+                    if attempt == 2:
+                        raise InputError(f"the Dask cluster kept losing workers while the grader was set up "
+                                         f"on them: {str(e).splitlines()[0]}", self.address) from None
+                    self.client.wait_for_workers(1, timeout=wait)
             bad = {w: e for w, e in errors.items() if e}
             if bad:
                 worker, error = sorted(bad.items())[0]
@@ -247,8 +258,10 @@ class Cluster:
             raise InputError(f"a Dask worker cannot grade: {e}") from None
         except InputError:
             raise
-        except Exception as e:  # e.g. KilledWorker: the reference took down workers
-            raise InputError(f"the reference could not be run on the cluster: {type(e).__name__}: {e}") from None
+        except Exception as e:
+            why = f"it took down a worker {e.allowed_failures + 1} times" \
+                if isinstance(e, _distributed().KilledWorker) else f"{type(e).__name__}: {e}"
+            raise InputError(f"the reference could not be run on the cluster: {why}") from None
 
     def runner(self, rubric: Rubric, expected: dict, lang: str):
         """``grade_many``'s runner: (index, path, name) items in, (index, result) out as they finish."""
@@ -283,6 +296,9 @@ class Cluster:
                 i, name, digest = meta.pop(fut.key)
                 if fut.status == "finished":
                     r = fut.result()
+                elif fut.status == "cancelled":  # not the submission's doing: stop, record nothing for it
+                    raise InputError("the Dask cluster cancelled the batch (was the scheduler lost?); every "
+                                     "result so far is kept: run the same command again to finish")
                 else:
                     e = fut.exception()
                     if isinstance(e, WorkerUnfit):
@@ -302,9 +318,9 @@ class Cluster:
         return run
 
     def describe(self) -> str:
-        if self.client is None:
+        if not self.workers:
             return f"the Dask cluster {self.address} was not needed (nothing to grade)"
-        where = f"a local Dask cluster ({self.workers} worker processes)" if self.local else \
+        where = f"a local Dask cluster ({self.workers} worker processes)" if self.address.startswith("local:") else \
             f"the Dask cluster at {self.address} ({self.workers} workers, {self.threads} threads)"
         return where
 

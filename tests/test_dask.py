@@ -156,7 +156,7 @@ def _forked_kernels(worker: int) -> int:
 
     try:
         return sum(1 for p in psutil.Process(worker).children(recursive=True)
-                   if any("fork server" in part for part in p.cmdline()))
+                   if p.name().startswith("python") and any("fork server" in part for part in p.cmdline()))
     except psutil.Error:
         return 0
 
@@ -184,6 +184,7 @@ def test_submission_that_keeps_killing_workers_becomes_an_error(tmp_path, expect
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert (out / "reference.json").is_file(), stderr
     r = json.loads((out / "reference.json").read_text())
     assert r["status"] == "error" and "took down a worker 3 times" in r["error"], r["error"]
     assert kills == 3
