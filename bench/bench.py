@@ -139,7 +139,7 @@ def results_of(out: Path) -> dict:
 PHASES = [("kernel", "kernel fork and ready (*)"), ("setup", "probe set-up in the kernel"),
           ("cells", "student cells"), ("probes", "probes / recorder"),
           ("teardown", "kernel stop, reap (+ next fork)"), ("read", "read the notebook"),
-          ("locate", "locate cells, plan"), ("judge_wait", "waiting for the judge lock"), ("judge", "judge")]
+          ("locate", "locate cells, plan"), ("judge_wait", "waiting for the judge's imports"), ("judge", "judge")]
 
 
 def breakdown(timings: Path, wall: float, workers: int, started: float) -> list[str]:

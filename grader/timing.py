@@ -7,8 +7,8 @@ FILE (``bench/bench.py`` reads them); nothing else depends on the timers.
 Phases: ``read`` (parse the notebook), ``locate`` (find cells, plan probes), ``kernel`` (a
 kernel forked or started, until it answers), ``setup`` (the probe module installed in it),
 ``cells`` (student cells), ``probes`` (probe cells: captures, the recorder), ``teardown``
-(kernel stopped, its processes reaped, the next one forked ahead), ``judge_wait`` (the judge
-lock), ``judge``, and on the side that writes, ``write`` (JSON, gradebook, feedback).
+(kernel stopped, its processes reaped, the next one forked ahead), ``judge_wait`` (waiting for
+the judge's imports, once per process), ``judge``, and on the side that writes, ``write`` (JSON, gradebook, feedback).
 """
 from __future__ import annotations
 
