@@ -80,11 +80,12 @@ def test_local_cluster_results_equal_local_run(tmp_path, expected):
     assert _rows(tmp_path / "dask") == _rows(tmp_path / "local")
     assert (tmp_path / "dask" / "grades.csv").read_text() == (tmp_path / "local" / "grades.csv").read_text()
 
-    # resume: nothing changed, nothing is graded again
+    # resume: nothing changed, nothing graded is graded again (an error is tried again, as locally)
     again = run_cli("grade", str(subs), "--out", str(tmp_path / "dask"), "--cluster", "local:2", "--lang", "en",
                     env={"GRADER_CACHE": str(tmp_path / "cache")})
     assert again.returncode == 0, again.stderr
-    assert f"{len(MIXED) - 1} graded ({len(MIXED)} unchanged, kept)" in again.stdout
+    assert f"{len(MIXED) - 1} graded ({len(MIXED) - 1} unchanged, kept)" in again.stdout
+    assert _results(tmp_path / "dask") == mine and _rows(tmp_path / "dask") == _rows(tmp_path / "local")
 
 
 def _workers_of(pid: int) -> list[int]:
