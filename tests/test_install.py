@@ -242,7 +242,8 @@ def test_readme_commands_with_debians_python_and_an_unprivileged_user(shared_tmp
         if (ROOT / f).is_file() and not f.startswith(("tests/", "bench/", "tools/")):
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
-    bindir = tmp_path / "bin"  # python3 on PATH is Debian's, as on a fresh machine
+    bindir = shared_tmp / "bin"  # python3 on PATH is Debian's, as on a fresh machine (the venv links to it:
+    # a folder every user can reach)
     bindir.mkdir()
     (bindir / "python3").symlink_to(debian)
     env = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "GRADER_CACHE": str(shared_tmp / "cache")}
