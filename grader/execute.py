@@ -22,16 +22,18 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
+from . import events as _events
 from .launch import Launcher, start_failure
 from .locate import cells_of
 from .model import CellRun, Execution, Limits
 from .timing import phase
 
 PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
+RECORDER_SOURCE = (Path(__file__).parent / "kernel_recorder.py").read_text(encoding="utf-8")
 MIME = "application/vnd.grader.capture.v1+json"
 MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
 MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell
-_POST_FIRST = ("trace_stop", "figures_stop")  # stop watching before anything else runs
+_POST_FIRST = ("trace_stop",)  # stop watching before anything else runs
 # how a kernel can be lost while running a cell -> (check status, message)
 LOST = {
     "dead": ("error", "the kernel died while running this cell"),
@@ -69,7 +71,11 @@ def _setup_code(nonce: str, seed: int, output_cap: int) -> str:
         f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _m.__dict__)\n"
         "_s.modules['__grader_probe__'] = _m\n"
         f"_m.setup({nonce!r}, {seed!r}, {output_cap!r})\n"
-        "del _s, _t, _m\n"
+        "_r = _t.ModuleType('__grader_recorder__')\n"
+        f"exec(compile({RECORDER_SOURCE!r}, '<grader recorder>', 'exec'), _r.__dict__)\n"
+        "_s.modules['__grader_recorder__'] = _r\n"
+        f"_r.install({nonce!r})\n"
+        "del _s, _t, _m, _r\n"
     )
 
 
@@ -158,7 +164,7 @@ class _Runner:
         km = self.launcher.kernel_manager()
         self.client = _CappedClient(
             self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
-            interrupt_on_timeout=True, record_timing=False, iopub_timeout=5,
+            interrupt_on_timeout=True, record_timing=False, iopub_timeout=15,
             raise_on_iopub_timeout=False, shutdown_kernel="immediate",
             timeout_func=lambda cell: cell.metadata.get("grader_timeout"),
             startup_timeout=60)
@@ -247,6 +253,52 @@ def _error_of(cell) -> tuple[str, str]:
     return "", ""
 
 
+def _take_recorded(cell, nonce: str) -> list[dict]:
+    """The recorder's payloads in a cell's outputs (removed from them): what the cell did."""
+    found, kept = [], []
+    for o in cell.get("outputs", []):
+        data = o.get("data", {}).get(MIME) if o.get("output_type") == "display_data" else None
+        if data is None:
+            kept.append(o)
+            continue
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                continue
+        if isinstance(data, dict) and data.get("nonce") == nonce and isinstance(data.get("recorder"), dict):
+            if len(json.dumps(data)) <= MAX_CAPTURE:
+                found.append(data["recorder"])
+            continue
+        kept.append(o)
+    cell["outputs"] = kept
+    return found
+
+
+def _record(ex: Execution, cell, index: int, nonce: str, missing: dict[int, int]) -> None:
+    """The cell's recorded events into ``ex.events``; a cell whose payload did not arrive is
+    remembered (execution count -> cell index) so that it can be asked for again."""
+    payloads = _take_recorded(cell, nonce)
+    for payload in payloads:
+        ex.events.extend(_events.decode(payload, index))
+    count = cell.get("execution_count")
+    if not payloads and isinstance(count, int):
+        missing[count] = index
+
+
+async def _recover(runner: "_Runner", ex: Execution, nonce: str, missing: dict[int, int], limits: Limits) -> None:
+    """Ask the kernel again for the payloads that did not arrive; events stay in cell order."""
+    if not missing:
+        return
+    status, cell = await runner.run(f"__import__('__grader_recorder__').resend({sorted(missing)!r})",
+                                    limits.probe_timeout)
+    for payload in _take_recorded(cell, nonce):
+        count = payload.get("count")
+        if isinstance(count, int) and count in missing:
+            ex.events.extend(_events.decode(payload, missing.pop(count)))
+    ex.events.sort(key=lambda e: e["cell"])  # stable: a cell's own events keep their order
+
+
 def _read_probe(cell, nonce: str) -> dict[str, Any] | None:
     for o in cell.get("outputs", []):
         if o.get("output_type") != "display_data":
@@ -257,7 +309,7 @@ def _read_probe(cell, nonce: str) -> dict[str, Any] | None:
                 data = json.loads(data)
             except ValueError:
                 continue
-        if not isinstance(data, dict) or data.get("nonce") != nonce:
+        if not isinstance(data, dict) or data.get("nonce") != nonce or "results" not in data:
             continue
         if len(json.dumps(data)) > MAX_CAPTURE:
             return None
@@ -281,6 +333,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
         ex.sources.append(c.source if c.kind == "code" else "")
         ex.markdown.append(c.source if c.kind == "markdown" else "")
     lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
+    missing: dict[int, int] = {}  # execution count -> cell index: recorded events not received yet
 
     def mark_lost(pids, status: str, message: str) -> None:
         for pid in pids:
@@ -288,6 +341,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
 
     async def fresh_kernel() -> bool:
         nonlocal runner
+        missing.clear()  # what the lost kernel held is gone with it
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
         try:
@@ -339,6 +393,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             if c.get("cell_type") == "code" and ex.sources[i].strip():
                 with phase("cells"):
                     status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
+                _record(ex, cell, i, nonce, missing)
                 ename, evalue = _error_of(cell)
                 if status in LOST:
                     ex.kernel_died_at = i
@@ -355,6 +410,11 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
                     batch = {p: dict(r, abort=True) if r.get("op") == "trace_stop" else r for p, r in batch.items()}
                 if await _probe(runner, batch, limits, nonce, ex):
                     lost = await after_loss(i)
+        if lost is None:
+            try:
+                await _recover(runner, ex, nonce, missing, limits)
+            except Exception:
+                pass
     finally:
         with phase("teardown"):
             await runner.kill()

@@ -1,4 +1,4 @@
-"""A small, safe expression language for relation checks and figure checks.
+"""A small, safe expression language for gradient checks and figure checks.
 
 Expressions are parsed once (when the rubric loads) and evaluated *in the grader*, on values
 decoded from the kernel. Only the node types and functions listed here are allowed, so a
@@ -14,7 +14,7 @@ _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow, ast.MatMult: operator.matmul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
 _CMPOPS = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-           ast.Eq: operator.eq, ast.NotEq: operator.ne}
+           ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_, ast.IsNot: operator.is_not}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 ATTRIBUTES = {"grad", "shape", "dtype", "ndim", "T"}
 
@@ -38,11 +38,17 @@ def _functions() -> dict[str, Callable[..., Any]]:
         "abs": torch.abs, "sum": torch.sum, "numel": torch.numel, "len": len,
         "all": lambda t: bool(torch.as_tensor(t).all()), "any": lambda t: bool(torch.as_tensor(t).any()),
         "float": float, "max": torch.max, "min": torch.min,
+        "arange": lambda *a: torch.arange(*a, dtype=torch.float64),
+        "ones_like": lambda t: torch.ones_like(torch.as_tensor(t, dtype=torch.float64)),
+        "zeros_like": lambda t: torch.zeros_like(torch.as_tensor(t, dtype=torch.float64)),
+        "dot": lambda a, b: torch.dot(torch.as_tensor(a, dtype=torch.float64).reshape(-1),
+                                      torch.as_tensor(b, dtype=torch.float64).reshape(-1)),
+        "tanh": torch.tanh, "sqrt": torch.sqrt,
     }
 
 
 FUNCTION_NAMES = {"allclose", "sin", "cos", "exp", "log", "abs", "sum", "numel", "len", "all", "any",
-                  "float", "max", "min"}
+                  "float", "max", "min", "arange", "ones_like", "zeros_like", "dot", "tanh", "sqrt"}
 
 
 class ExprError(ValueError):

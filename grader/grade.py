@@ -20,7 +20,7 @@ import nbformat
 
 from . import __version__
 from .errors import InputError
-from .execute import PROBE_SOURCE, execute
+from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
 from .judge import build_plan, judge
 from .launch import Launcher
 from .locate import cells_of, segment
@@ -122,7 +122,8 @@ def expected_key(rubric: Rubric) -> str:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = "none"
-    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), __version__.encode(),
+    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), RECORDER_SOURCE.encode(),
+                 __version__.encode(),
                  torch_version.encode(), repr(rubric.limits).encode()):
         h.update(hashlib.sha256(part if isinstance(part, bytes) else part.encode()).digest())
     return h.hexdigest()[:32]

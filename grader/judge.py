@@ -38,7 +38,8 @@ def region_of(ex: Execution, indices: list[int], anchor: str | None = None) -> R
             prose.append(parts.get(i, ex.markdown[i]))
     return Region(code=[ex.sources[i] for i in indices if ex.sources[i]],
                   markdown=[parts.get(i, ex.markdown[i]) for i in indices if ex.markdown[i]],
-                  runs=[runs[i] for i in indices if i in runs], prose=[p for p in prose if p.strip()])
+                  runs=[runs[i] for i in indices if i in runs], prose=[p for p in prose if p.strip()],
+                  indices=list(indices))
 
 
 def build_plan(rubric: Rubric, located: dict[str, list[int]], ex: Execution, public_only: bool) -> Plan:
@@ -93,6 +94,14 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
     indices = ex.located[c.cell]
     region = region_of(ex, indices, c.cell)
     kind = REGISTRY[c.kind]
+    if kind.uses_events:  # what was recorded before a cell was lost still counts
+        try:
+            early = kind.judge(Context(spec=c, lang=lang, region=region, got={}, expected=None,
+                                       all_events=ex.events))
+        except Exception:
+            early = None
+        if early is not None and early.status == PASS:
+            return result(PASS, max(0.0, min(1.0, early.fraction)), early.message)
     timed_out = [r for r in region.runs if r.status == "timeout"]
     if timed_out:
         n, head = timed_out[0].index + 1, _first_line(timed_out[0].source)
@@ -117,7 +126,7 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         exp = {role: expected.get(probe_id(q, c, role)) for role in roles}
         if any(v is None for v in exp.values()):
             return result(ERROR, 0.0, t("參考解缺少這個檢查的值", "the reference has no value for this check"))
-    ctx = Context(spec=c, lang=lang, region=region, got=got, expected=exp)
+    ctx = Context(spec=c, lang=lang, region=region, got=got, expected=exp, all_events=ex.events)
     try:
         v = kind.judge(ctx)
     except Exception as e:  # a bug in one check must not stop the others
@@ -133,7 +142,8 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
                                     f"variables defined before that, so it could not be graded"))
     if v.status == FAIL:
         errs = [r for r in region.runs if r.status == "error"]
-        if errs and not _mentions(message, errs[0].ename) and c.kind != "exception":
+        if errs and not _mentions(message, errs[0].ename) and c.kind != "exception" \
+                and rubric.anchors[c.cell].scope is None:
             r = errs[0]
             message += t(f"（第 {r.index + 1} 個儲存格引發 {r.ename}: {r.evalue[:160]}）",
                          f" (cell {r.index + 1} raised {r.ename}: {r.evalue[:160]})")

@@ -162,6 +162,8 @@ def segment(anchors: dict[str, Anchor], cells: list[Cell], editions: tuple[Editi
     code = [c for c in cells if c.kind == "code"]
     exercise_anchors = {}
     for a in anchors.values():
+        if a.scope is not None:
+            continue  # below: once every exercise is found
         tagged = [c.index for c in cells if a.tag in c.tags]
         if tagged:
             out.found[a.id] = tagged
@@ -190,6 +192,13 @@ def segment(anchors: dict[str, Anchor], cells: list[Cell], editions: tuple[Editi
             if aid in out.found and aid not in exercise_anchors and (a.patterns or aid in out.found and a.tag):
                 section = out.found[aid]
         _segment_exercises(exercise_anchors, cells, editions or _implicit(anchors), section, out)
+    exercises = [min(out.found[a.id]) for a in anchors.values()
+                 if (a.exercise is not None or a.numbers) and out.found.get(a.id)]
+    for a in anchors.values():  # scopes: every cell, or every cell before the first exercise
+        if a.scope == "notebook" or (a.scope == "section" and not exercises):
+            out.found[a.id] = [c.index for c in cells]
+        elif a.scope == "section":
+            out.found[a.id] = [c.index for c in cells if c.index < min(exercises)] or [c.index for c in cells]
     return out
 
 

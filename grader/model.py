@@ -57,6 +57,7 @@ class Anchor:
     exclude: tuple[str, ...] = ()
     after: str | None = None
     exercise: int | None = None
+    scope: str | None = None  # "notebook": every cell; "section": every cell before the first exercise
     line: int = 0
     numbers: tuple[tuple[str, int], ...] = ()
     phrases: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -168,6 +169,7 @@ class Execution:
     parts: dict[str, dict[int, str]] = field(default_factory=dict)  # anchor -> cell -> its slice (shared cells)
     fallback: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: found only by the fallback
     not_applicable: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: not in this edition
+    events: list[dict[str, Any]] = field(default_factory=list)  # what the code did (events.py), in order, each with its "cell"
     seconds: float = 0.0
 
 

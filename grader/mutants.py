@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from .judge import judge
 from .grade import run_notebook
+from .locate import cells_of, locate
 
 MAX_CONSTANTS_PER_CELL = 3
 
@@ -101,21 +102,21 @@ def _operators():
 FREE_CHOICE = ("change a constant", "flip a comparison")
 
 
-def mutants(nb: dict, tags: set[str], exercise_tags: set[str] = frozenset()) -> Iterator[tuple[Mutant, dict]]:
-    """Every single-edit mutant of the tagged code cells, with its notebook."""
+def mutants(nb: dict, targets: dict[int, str], exercise: set[str] = frozenset()) -> Iterator[tuple[Mutant, dict]]:
+    """Every single-edit mutant of the graded code cells (``targets``: cell index -> the anchor
+    it was located by), with its notebook."""
     for i, cell in enumerate(nb["cells"]):
-        cell_tags = set(cell.get("metadata", {}).get("tags", [])) & tags
-        if cell.get("cell_type") != "code" or not cell_tags:
+        if cell.get("cell_type") != "code" or i not in targets:
             continue
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         try:
             tree = ast.parse(src)
         except SyntaxError:
             continue
-        tag = sorted(cell_tags)[0]
+        tag = targets[i]
         variants = [("delete the cell", "pass")]
         for name, (accept, edit) in _operators().items():
-            if name in FREE_CHOICE and tag in exercise_tags:
+            if name in FREE_CHOICE and tag in exercise:
                 continue
             for n in range(MAX_CONSTANTS_PER_CELL if name == "change a constant" else 8):
                 t = _One(accept, edit, n)
@@ -135,7 +136,7 @@ def _fingerprint(ex) -> str:
     """What checks can see of a run: captured values and how each cell ended (displayed output
     alone, like the book's `x.grad == u` line, is not captured)."""
     runs = [(c.index, c.status, c.ename, c.evalue) for c in ex.cells]
-    return json.dumps([ex.captures, runs], sort_keys=True, default=str)
+    return json.dumps([ex.captures, runs, ex.events], sort_keys=True, default=str)
 
 
 @dataclass
@@ -149,19 +150,24 @@ def run(nb_node, rubric, expected, lang, launcher, on_outcome=None) -> tuple[flo
     """Grade the reference and every mutant; return the reference's score and the outcomes."""
     import nbformat
 
-    tags = {a.tag for a in rubric.anchors.values()}
-    exercise_tags = {a.tag for a in rubric.anchors.values() if a.exercise is not None or a.free_choice}
+    located, _ = locate(rubric.anchors, cells_of(nb_node))
+    used = {c.cell for _, c in rubric.checks()}
+    targets: dict[int, str] = {}
+    for aid in sorted(used, key=lambda a: rubric.anchors[a].scope is not None):  # the narrowest anchor names a cell
+        for i in located.get(aid, []):
+            targets.setdefault(i, aid)
+    exercise = {a.id for a in rubric.anchors.values() if a.exercise is not None or a.free_choice}
     ref_ex, nf = asyncio.run(run_notebook(nb_node, rubric, False, launcher))
     ref_q = judge(rubric, ref_ex, expected, lang, False, nf)
     ref_score = sum(q.score for q in ref_q)
     ref_print = _fingerprint(ref_ex)
     outcomes = []
-    for m, m_nb in mutants(json.loads(nbformat.writes(nb_node)), tags, exercise_tags):
+    for m, m_nb in mutants(json.loads(nbformat.writes(nb_node)), targets, exercise):
         node = nbformat.from_dict(m_nb)
         ex, nf = asyncio.run(run_notebook(node, rubric, False, launcher))
         qs = judge(rubric, ex, expected, lang, False, nf)
         killed = [f"{q.id}/{c.name}" for q in qs for c in q.checks if c.score < c.max_score]
-        equivalent = not killed and _fingerprint(ex) == ref_print and _static_neutral(m)
+        equivalent = not killed and _fingerprint(ex) == ref_print and _static_neutral(m, rubric)
         o = Outcome(m, killed, equivalent)
         outcomes.append(o)
         if on_outcome:
@@ -169,6 +175,13 @@ def run(nb_node, rubric, expected, lang, launcher, on_outcome=None) -> tuple[flo
     return ref_score, outcomes
 
 
-def _static_neutral(m: Mutant) -> bool:
-    """Only AST rewrites that no static check looks at can be equivalent (deleting a cell never is)."""
+def _static_neutral(m: Mutant, rubric=None) -> bool:
+    """Only edits no source-reading check looks at can be equivalent: cells whose anchor's checks
+    all judge recorded behaviour (events), or AST rewrites no static check looks at."""
+    if rubric is not None:
+        from .checks import REGISTRY
+
+        kinds = {c.kind for _, c in rubric.checks() if c.cell == m.tag}
+        if kinds and all(REGISTRY[k].uses_events for k in kinds):
+            return True
     return m.operator not in ("delete the cell", "drop retain_graph", "derivative by torch.cos")

@@ -349,7 +349,15 @@ def _anchors(r: _Reader, top: _Map, editions: dict[str, Edition] | None = None) 
         if not isinstance(aid, str) or not ID_RE.match(aid):
             r.fail(line, key, "anchor ids are lower-case letters, digits, '-' and '_'")
         m = r.mapping(spec, line, key, {"tag": 1, "patterns": 1, "exclude": 1, "after": 1, "exercise": 1,
-                                        "free_choice": 1})
+                                        "free_choice": 1, "scope": 1})
+        scope = r.get(m, "scope", key, str)
+        if scope is not None:
+            if scope not in ("notebook", "section"):
+                r.fail(m.lines["scope"], f"{key}.scope", f"scope is 'notebook' or 'section', not {scope!r}")
+            if len(m) != 1:
+                r.fail(line, key, "an anchor with 'scope' takes no other key")
+            out[aid] = Anchor(id=aid, tag=None, scope=scope, line=line)
+            continue
         after = r.get(m, "after", key, str)
         if after is not None and after not in out:
             r.fail(m.lines["after"], f"{key}.after", f"unknown cell anchor {after!r} (anchors must be defined before use)")

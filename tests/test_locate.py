@@ -9,6 +9,17 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.locate import cells_of, locate, prose, segment
+from grader.model import Anchor
+
+# pattern anchors of every form (the bundled rubric now finds the section by scope)
+PATTERNS = {a.id: a for a in (
+    Anchor("cell1", tag="cell1", patterns=(r"torch\.arange\(\s*4",)),
+    Anchor("cell2", tag="cell2", patterns=("requires_grad",), after="cell1"),
+    Anchor("cell3", tag="cell3", patterns=(r"torch\.dot\(",), after="cell2"),
+    Anchor("cell4", tag="cell4", patterns=(r"\.backward\(",), after="cell3"),
+    Anchor("cell6", tag="cell6", patterns=(r"x\.sum\(\)",), after="cell4"),
+    Anchor("everything", scope="notebook"),
+)}
 
 md, code = new_markdown_cell, new_code_cell
 
@@ -48,7 +59,7 @@ def regions(s):
 def test_tag_beats_pattern(rubric):
     tagged = new_code_cell("print('hi')")
     tagged.metadata["tags"] = ["cell1"]
-    found, missing = locate(rubric.anchors, nb(code("x = torch.arange(4.0)"), tagged), rubric.editions)
+    found, missing = locate({**PATTERNS, **rubric.anchors}, nb(code("x = torch.arange(4.0)"), tagged), rubric.editions)
     assert found["cell1"] == [1]
 
 
@@ -56,7 +67,7 @@ def test_patterns_follow_order_and_merged_cells(rubric):
     cells = nb(code("import torch\nx = torch.arange(4.0, requires_grad=True)"),
                code("y = 2 * torch.dot(x, x)\ny.backward()"),
                code("x.grad.zero_()\ny = x.sum()\ny.backward()"))
-    found, missing = locate(rubric.anchors, cells, rubric.editions)
+    found, missing = locate({**PATTERNS, **rubric.anchors}, cells, rubric.editions)
     assert found["cell1"] == [0] and found["cell2"] == [0]  # merged cells 1-2
     assert found["cell3"] == [1] and found["cell4"] == [1] and found["cell6"] == [2]
 
@@ -227,7 +238,7 @@ def test_exercises_end_at_the_next_section_heading(rubric):
 
 
 def test_not_found_says_what_was_looked_for(rubric):
-    found, missing = locate(rubric.anchors, nb(), rubric.editions)
+    found, missing = locate({**PATTERNS, **rubric.anchors}, nb(), rubric.editions)
     assert "cell1" in missing and "torch\\.arange" in missing["cell1"].en
     assert "because cell1" in missing["cell2"].en
     assert "Exercise 5" in missing["ex5"].en and "練習 5" in missing["ex5"].zh
@@ -242,3 +253,12 @@ def test_prose_of_code_is_comments_and_strings():
     text = prose(src, "code")
     assert "保留計算圖" in text and "more memory" in text and "反向傳播" in text and "x = 1" not in text
     assert prose("print('unclosed", "code")  # a broken cell still gives its text
+
+
+def test_scopes_section_and_notebook(rubric):
+    cells = nb(code("x = 1"), md("## 練習\n### 練習 1\n為什麼計算二階導數比一階導數的開銷要更大？"), md("answer"),
+               md("### 練習 5"), code("plot"))
+    found, _ = locate({**PATTERNS, **rubric.anchors}, cells, rubric.editions)
+    assert found["section"] == [0] and found["everything"] == [0, 1, 2, 3, 4]
+    found, _ = locate({**PATTERNS, **rubric.anchors}, nb(code("x = 1"), code("y = 2")), rubric.editions)
+    assert found["section"] == [0, 1]  # no exercise found: the whole notebook

@@ -26,8 +26,7 @@ def test_bundled_rubric_loads(rubric):
         "ex5-sin-derivative-plot"]
     assert sum(q.points for q in rubric.questions) == 100
     kinds = {c.kind for _, c in rubric.checks()}
-    assert kinds == {"tensor_value", "tensor_props", "exception", "relation", "function", "numgrad",
-                     "static", "figure", "written", "paths"}
+    assert kinds == {"gradient", "exception", "function", "numgrad", "static", "figure", "written", "paths"}
 
 
 def _line_of(text: str, needle: str) -> int:
@@ -35,24 +34,28 @@ def _line_of(text: str, needle: str) -> int:
 
 
 @pytest.mark.parametrize("old,new,key,words", [
-    ("        expr: x\n        points: 2\n", "        expr: x\n        pointz: 2\n        points: 2\n",
-     "questions[autograd-basics].checks[x-value].pointz", "unknown key"),
-    ("kind: tensor_value\n        cell: cell1", "kind: tensor_valu\n        cell: cell1",
-     "questions[autograd-basics].checks[x-value].kind", "unknown check kind 'tensor_valu'"),
-    ("cell: cell6", "cell: cell66", "questions[sum-gradient].checks[grad-is-ones].cell", "unknown cell anchor 'cell66'"),
-    ("expr: allclose(x.grad, 4 * x)", "expr: allclose(x.grad, 4 * x",
-     "questions[autograd-basics].checks[grad-is-4x].expr", "not a valid expression"),
-    ("expr: allclose(x.grad, 4 * x)", "expr: allclose(x.grad, 4 * w)",
-     "questions[autograd-basics].checks[grad-is-4x].expr", "unknown name 'w'"),
-    ("expr: allclose(x.grad, 4 * x)", "expr: __import__('os')",
-     "questions[autograd-basics].checks[grad-is-4x].expr", "only these functions"),
+    ("        points: 3\n        feedback: {zh-TW: \"x = torch", "        points: 3\n        pointz: 2\n        feedback: {zh-TW: \"x = torch",
+     "questions[autograd-basics].checks[y-is-2-x-dot-x].pointz", "unknown key"),
+    ("kind: gradient\n        cell: section", "kind: gradiant\n        cell: section",
+     "questions[autograd-basics].checks[y-is-2-x-dot-x].kind", "unknown check kind 'gradiant'"),
+    ("cell: section\n        where: allclose(leaf, arange(4)) and allclose(out, sum(leaf))",
+     "cell: sektion\n        where: allclose(leaf, arange(4)) and allclose(out, sum(leaf))",
+     "questions[sum-gradient].checks[grad-is-ones].cell", "unknown cell anchor 'sektion'"),
+    ("expect: allclose(contrib, 4 * leaf)", "expect: allclose(contrib, 4 * leaf",
+     "questions[autograd-basics].checks[grad-is-4x].expect", "not a valid expression"),
+    ("expect: allclose(contrib, 4 * leaf)", "expect: allclose(x.grad, 4 * leaf)",
+     "questions[autograd-basics].checks[grad-is-4x].expect", "unknown name 'x'"),
+    ("expect: allclose(contrib, 4 * leaf)", "expect: __import__('os')",
+     "questions[autograd-basics].checks[grad-is-4x].expect", "only these functions"),
+    ("  section: {scope: section}", "  section: {scope: chapter}", "cells.section.scope", "scope is 'notebook' or 'section'"),
+    ("  section: {scope: section}", "  section: {scope: section, tag: s}", "cells.section", "takes no other key"),
     ("        points: 5\n        feedback: {zh-TW: \"x.sum()", "        points: five\n        feedback: {zh-TW: \"x.sum()",
      "questions[sum-gradient].checks[grad-is-ones].points", "expected number, got string"),
     ("visibility: hidden", "visibility: secret", "visibility", "is not one of public, hidden"),
     ("match: 'backward through the graph a second time'", "match: '(unclosed'",
      "checks[shows-runtime-error].match", "bad regular expression"),
-    ("  cell2: {patterns: ['requires_grad'], after: cell1}", "  cell2: {patterns: ['requires_grad'], after: cell0}",
-     "cells.cell2.after", "unknown cell anchor 'cell0'"),
+    ("  cell10: {patterns: ['def\\s+f\\s*\\('], free_choice: true}", "  cell10: {patterns: ['def\\s+f\\s*\\('], free_choice: true, after: cell0}",
+     "cells.cell10.after", "unknown cell anchor 'cell0'"),
     ("    points: 15\n    checks:\n      - name: plots", "    points: 16\n    checks:\n      - name: plots",
      "questions[ex5-sin-derivative-plot].points", "checks add up to 15"),
     # editions and exercises

@@ -20,19 +20,21 @@ EXPECTED = {
     # calls (two paths) check out
     "seed_answers": (84, {"ex2-backward-twice": (4, "partial"), "ex3-vector-input": (0, "fail")}),
     # backward() on a non-scalar in cell 7, a too-short ex1, y recomputed in ex2, uncaught error and
-    # no a.grad in ex3, no control flow in ex4, torch.cos in ex5
-    "typical_mistakes": (56, {"nonscalar-backward": (0, "fail"), "ex1-second-derivative-cost": (0, "manual"),
+    # no a.grad in ex3, no control flow in ex4, torch.cos in ex5 (sin drawn: 5; the derivative is
+    # not autograd's: 0)
+    "typical_mistakes": (52, {"nonscalar-backward": (0, "fail"), "ex1-second-derivative-cost": (0, "manual"),
                               "ex2-backward-twice": (0, "fail"), "ex3-vector-input": (4, "partial"),
-                              "ex4-own-control-flow": (8, "partial"), "ex5-sin-derivative-plot": (9, "partial")}),
+                              "ex4-own-control-flow": (8, "partial"), "ex5-sin-derivative-plot": (5, "partial")}),
     # f returns 1024 * a: right for the section's own a (a.grad == d / a holds), but it takes the
     # same path on every hidden input: no control flow, so none of the hidden check's points
     "hardcoded_f": (94, {"control-flow": (4, "partial")}),
     "syntax_error": (85, {"ex4-own-control-flow": (0, "fail")}),
     "infinite_loop": (85, {"ex4-own-control-flow": (0, "timeout")}),
-    # the kernel dies in ex3: what was captured before keeps its score; the rest runs in a fresh
+    # the kernel dies in ex3: what was recorded before keeps its score; the rest runs in a fresh
     # kernel, where the source-only checks still pass and those needing lost variables are errors
-    "kills_kernel": (69, {"ex3-vector-input": (0, "error"), "ex4-own-control-flow": (3, "error"),
-                          "ex5-sin-derivative-plot": (6, "error")}),
+    # (ex5's plot needs torch, imported before the loss; its source-only no-cos check passes)
+    "kills_kernel": (66, {"ex3-vector-input": (0, "error"), "ex4-own-control-flow": (3, "error"),
+                          "ex5-sin-derivative-plot": (3, "error")}),
 }
 
 
@@ -63,7 +65,7 @@ def test_grades_csv_and_table(graded_samples):
     rows = list(csv.DictReader((out / "grades.csv").open(encoding="utf-8")))
     assert [r["submission"] for r in rows] == sorted(results)
     by = {r["submission"]: r for r in rows}
-    assert by["typical_mistakes"]["total"] == "56" and by["typical_mistakes"]["ex5-sin-derivative-plot"] == "9"
+    assert by["typical_mistakes"]["total"] == "52" and by["typical_mistakes"]["ex5-sin-derivative-plot"] == "5"
     assert by["not_a_notebook"]["status"] == "error"
     assert "submission" in proc.stdout and "typical_mistakes" in proc.stdout
 
@@ -84,10 +86,8 @@ def test_result_json_schema(graded_samples):
 def test_feedback_explains(graded_samples):
     _, results, _ = graded_samples
     msgs = {f"{q['id']}/{c['name']}": c["message"] for q in results["typical_mistakes"]["questions"] for c in q["checks"]}
-    assert "expected [0.0, 2.0, 4.0, 6.0]" in msgs["nonscalar-backward/grad-is-2x"]
-    assert "Mismatched elements: 3 / 4" in msgs["nonscalar-backward/grad-is-2x"]
     assert "grad can be implicitly created only for scalar outputs" in msgs["nonscalar-backward/grad-is-2x"]
-    assert "cos must not be used" in msgs["ex5-sin-derivative-plot/no-cos"]
+    assert "not hold gradients autograd produced" in msgs["ex5-sin-derivative-plot/plots-autograd-derivative"]
     seed = {f"{q['id']}/{c['name']}": c["message"] for q in results["seed_answers"]["questions"] for c in q["checks"]}
     assert "branches" in seed["ex4-own-control-flow/gradient-matches-finite-differences"]
     loop = {f"{q['id']}/{c['name']}": c["message"] for q in results["infinite_loop"]["questions"] for c in q["checks"]}

@@ -1,6 +1,6 @@
 """The registry of check kinds. Each kind is one module; importing it registers it."""
 from .base import REGISTRY, CheckKind, Context, Param, Region, Verdict, register
-from . import (exception, figure, function, numgrad, paths, relation, static,  # noqa: F401
-               tensor_props, tensor_value, written)
+from . import (exception, figure, function, gradient, numgrad, paths, relation, static,  # noqa: F401
+               tensor_value, written)
 
 __all__ = ["REGISTRY", "CheckKind", "Context", "Param", "Region", "Verdict", "register"]

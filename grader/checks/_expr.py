@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import ast
 
+from .. import expr
+
 from .. import capture
 from .base import Context, Param
 
@@ -23,3 +25,47 @@ def describe_error(ctx: Context, expr: str, e: capture.CaptureError) -> str:
         return ctx.t(f"找不到 {expr}：這個變數沒有定義（{e.evalue}）",
                      f"could not find {expr}: it is not defined ({e.evalue})")
     return ctx.t(f"無法取得 {expr}：{e}", f"could not get {expr}: {e}")
+
+
+def with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> ast.Expression:
+    class T(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "allclose":
+                have = {k.arg for k in node.keywords}
+                for k, v in (("rtol", rtol), ("atol", atol)):
+                    if k not in have:
+                        node.keywords.append(ast.keyword(arg=k, value=ast.Constant(v)))
+            return node
+
+    return ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+
+
+def exact_variant(tree: ast.Expression) -> ast.Expression | None:
+    """allclose(a, b) -> all(a == b), to tell whether exact equality would also have held."""
+    found = []
+
+    class T(ast.NodeTransformer):
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            if isinstance(node.func, ast.Name) and node.func.id == "allclose" and len(node.args) == 2:
+                found.append(node)
+                return ast.Call(func=ast.Name("all", ast.Load()), keywords=[],
+                                args=[ast.Compare(left=node.args[0], ops=[ast.Eq()], comparators=[node.args[1]])])
+            return node
+
+    new = ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    return new if found else None
+
+
+def short(v) -> str:
+    try:
+        import torch
+
+        if isinstance(v, torch.Tensor):
+            flat = v.detach().reshape(-1).tolist()
+            body = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in flat[:6])
+            return f"tensor(shape={tuple(v.shape)}, [{body}{', …' if len(flat) > 6 else ''}])"
+    except Exception:
+        pass
+    return repr(v)[:80]

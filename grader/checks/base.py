@@ -44,6 +44,7 @@ class Region:
     markdown: list[str] = field(default_factory=list)
     runs: list[CellRun] = field(default_factory=list)
     prose: list[str] = field(default_factory=list)  # markdown, comments and strings (this anchor's part of shared cells)
+    indices: list[int] = field(default_factory=list)  # notebook indices of the cells
 
 
 @dataclass
@@ -53,6 +54,13 @@ class Context:
     region: Region
     got: dict[str, Any]  # role -> payload the student's kernel sent back
     expected: dict[str, Any] | None  # role -> payload from the reference run
+    all_events: list[dict[str, Any]] = field(default_factory=list)  # what the notebook's code did, in order
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The recorded events of the anchor's cells (events.py), in execution order."""
+        scope = set(self.region.indices)
+        return [e for e in self.all_events if e.get("cell") in scope]
 
     @property
     def reveal(self) -> bool:
@@ -75,6 +83,7 @@ class CheckKind:
     params: dict[str, Param] = {}
     needs_reference: bool = False
     review: bool = False  # an instructor reviews every answer: not found is `manual`, never `fail`
+    uses_events: bool = False  # judged on recorded events: a pass recorded before a lost cell stands
 
     def validate(self, params: dict[str, Any], fail: Fail) -> None:
         """Kind-specific checks beyond types (expressions, regexes...)."""

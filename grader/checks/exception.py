@@ -1,5 +1,9 @@
-"""Expected exception: a snippet run in the student's namespace, or the anchored cells' own
-output, raises a given exception type whose message matches a pattern."""
+"""Expected exception: code in the anchor's cells raised an exception of a given type whose
+message matches, whether the notebook caught it (``try/except``, then ``print(e)``) or not.
+
+Judged on the recorder's events: exceptions raised by torch functions (``backward`` included)
+at the moment they are raised, and every uncaught cell error. A message only printed as text
+was never raised, so it does not count."""
 from __future__ import annotations
 
 import re
@@ -11,13 +15,11 @@ from .base import CheckKind, Context, Param, Verdict, failed, passed, register
 @register
 class ExpectedException(CheckKind):
     kind = "exception"
+    uses_events = True
     summary = Text("引發預期的例外", "raises the expected exception")
     params = {
         "raises": Param(str, required=True, doc="exception type name, e.g. RuntimeError (subclasses count)"),
         "match": Param(str, default="", doc="regular expression searched in the exception message"),
-        "snippet": Param(str, doc="code run in a copy of the student's namespace; without it, the cells' own outputs are used"),
-        "accept_printed": Param(bool, default=True,
-                                doc="from cell outputs: a caught exception whose message the cell printed also counts"),
     }
 
     def validate(self, params, fail):
@@ -25,47 +27,29 @@ class ExpectedException(CheckKind):
             re.compile(params["match"])
         except re.error as e:
             fail("match", f"bad regular expression: {e}")
-        if params["snippet"] is not None:
-            try:
-                compile(params["snippet"], "<snippet>", "exec")
-            except SyntaxError as e:
-                fail("snippet", f"snippet is not valid Python: {e.msg} (line {e.lineno})")
-
-    def requests(self, spec, region):
-        if spec.params["snippet"] is None:
-            return {}
-        return {"snippet": ("post", {"op": "snippet", "code": spec.params["snippet"]})}
 
     def judge(self, ctx: Context) -> Verdict:
         t, want, pattern = ctx.t, ctx.p("raises"), ctx.p("match")
-        if ctx.p("snippet") is not None:
-            r = ctx.got["snippet"]
-            if r.get("type") == "no_exception":
-                return failed(t(f"預期會引發 {want}，但沒有任何例外", f"expected {want} to be raised, but nothing was raised"))
-            if r.get("type") != "raised":
-                return failed(t("無法執行檢查程式碼", "the check's code could not run"))
-            mro = [str(m) for m in r.get("mro", [])]
-            return self._judge_one(ctx, str(r.get("ename")), mro, str(r.get("evalue", "")))
-        raised = [c for c in ctx.region.runs if c.status == "error"]
-        for c in raised:
-            if c.ename == want and re.search(pattern, c.evalue):
+        raised = []
+        for ev in ctx.events:
+            err = ev.get("error") if ev["kind"] in ("backward", "grad") else ev if ev["kind"] in ("error", "cell_error") else None
+            if err:
+                raised.append(err)
+        for err in raised:
+            if (err["type"] == want or want in err["mro"]) and re.search(pattern, err["message"]):
                 return passed()
-        if ctx.p("accept_printed") and pattern:
-            printed = "\n".join(c.stream for c in ctx.region.runs)
-            if re.search(pattern, printed) and want in printed:
-                return passed()
+        printed = "\n".join(r.stream for r in ctx.region.runs)
+        if pattern and re.search(pattern, printed):
+            return failed(t(f"輸出裡有這個錯誤訊息，但沒有任何程式碼真的引發 {want}：只印出文字不算，要讓程式碼執行到出錯（可以用 try/except 接住再印出）",
+                            f"the error message is in the output, but no code actually raised {want}: printing the text "
+                            f"does not count; run the code that fails (you may catch it with try/except and print it)"))
         if raised:
-            c = raised[0]
-            return self._judge_one(ctx, c.ename, [c.ename], c.evalue)
-        return failed(t(f"這些儲存格沒有引發（或印出）預期的 {want}，所以看不到題目要觀察的錯誤",
-                        f"these cells neither raised nor printed the expected {want}, so the error the exercise asks about is never shown"))
-
-    def _judge_one(self, ctx: Context, ename: str, mro: list[str], evalue: str) -> Verdict:
-        t, want, pattern = ctx.t, ctx.p("raises"), ctx.p("match")
-        if want not in mro and ename != want:
-            return failed(t(f"引發的是 {ename}: {evalue[:200]}，預期 {want}",
-                            f"raised {ename}: {evalue[:200]}, expected {want}"))
-        if pattern and not re.search(pattern, evalue):
-            return failed(t(f"引發了 {ename}，但訊息不是預期的：{evalue[:200]}",
-                            f"raised {ename}, but not the expected message: {evalue[:200]}"))
-        return passed()
+            err = raised[0]
+            if err["type"] != want and want not in err["mro"]:
+                return failed(t(f"引發的是 {err['type']}: {err['message'][:200]}，預期 {want}",
+                                f"raised {err['type']}: {err['message'][:200]}, expected {want}"))
+            return failed(t(f"引發了 {err['type']}，但訊息不是預期的：{err['message'][:200]}",
+                            f"raised {err['type']}, but not the expected message: {err['message'][:200]}"))
+        return failed(t(f"這些儲存格沒有引發預期的 {want}（不論有沒有被接住），所以看不到題目要觀察的錯誤",
+                        f"no code in these cells raised the expected {want} (caught or not), so the error the "
+                        f"exercise asks about is never shown"))

@@ -1,10 +1,19 @@
-"""Figure: the line data of every matplotlib figure the matched cells drew (even after
-plt.show() closed it) must contain lines y ≈ g(x) for each expression g the rubric gives."""
+"""Figure: in the anchor's cells, one figure (any of its axes) shows a curve y ≈ g(x) for each
+curve the rubric gives, on the same x values; a curve marked ``autograd`` must also hold values
+autograd produced.
+
+Judged on the recorder's figure events: every figure a cell created (even after ``plt.show()``
+closed it) with the data of its lines, scatter points and bars — so ``plt.plot``, ``ax.plot``,
+``plt.scatter``, pandas and d2l.plot (all matplotlib underneath) look the same. Provenance is
+decided by value: every y value of an ``autograd`` curve must be (bitwise, in float64, or as
+float32) among the gradient values that backward / autograd.grad calls produced up to that
+cell. ``cos(x)``, ``sin(x + π/2)``, finite differences or typed-in numbers are not."""
 from __future__ import annotations
 
+import struct
 from itertools import permutations
 
-from .. import capture, expr
+from .. import events as E, expr
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, failed, passed, register
 
@@ -12,9 +21,11 @@ from .base import CheckKind, Context, Param, Verdict, failed, passed, register
 @register
 class Figure(CheckKind):
     kind = "figure"
+    uses_events = True
     summary = Text("圖中畫出預期的曲線", "the figure shows the expected curves")
     params = {
-        "lines": Param(list, required=True, doc="expressions of x, one per curve that must be drawn, e.g. sin(x)"),
+        "curves": Param(list, required=True,
+                        doc="one mapping per curve that must be drawn: {y: expression of x, autograd: true|false}"),
         "same_x": Param(bool, default=True, doc="the curves must be drawn on the same x values"),
         "min_points": Param(int, default=10, doc="fewest points a curve may have"),
         "rtol": Param((int, float), default=1e-3),
@@ -22,50 +33,88 @@ class Figure(CheckKind):
     }
 
     def validate(self, params, fail):
-        if not params["lines"]:
-            fail("lines", "give at least one expression")
-        for e in params["lines"]:
+        if not params["curves"]:
+            fail("curves", "give at least one curve")
+        for c in params["curves"]:
+            if not isinstance(c, dict) or not isinstance(c.get("y"), str) or set(c) - {"y", "autograd"}:
+                fail("curves", f"each curve is a mapping {{y: expression of x, autograd: true|false}}, not {c!r}")
+                continue
+            if not isinstance(c.get("autograd", False), bool):
+                fail("curves", "autograd is true or false")
             try:
-                expr.parse(str(e), {"x"})
+                expr.parse(c["y"], {"x"})
             except expr.ExprError as err:
-                fail("lines", str(err))
-
-    def requests(self, spec, region):
-        return {"figures_start": ("pre", {"op": "figures_start"}), "figures": ("post", {"op": "figures_stop"})}
+                fail("curves", str(err))
 
     def judge(self, ctx: Context) -> Verdict:
         import torch
 
         t = ctx.t
-        figs = (ctx.got.get("figures") or {}).get("figures") or []
-        drawn = []
-        for fig in figs:
-            for line in fig.get("lines") or []:
-                try:
-                    x = torch.tensor(capture.floats(line.get("x")), dtype=torch.float64)
-                    y = torch.tensor(capture.floats(line.get("y")), dtype=torch.float64)
-                except capture.CaptureError:
-                    continue
-                if x.numel() == y.numel() and x.numel() >= ctx.p("min_points"):
-                    drawn.append((str(line.get("label", "")), x, y))
+        figs = [e for e in ctx.events if e["kind"] == "figure"]
         if not figs:
             return failed(t("這些儲存格沒有畫出任何圖", "these cells drew no figure"))
-        if not drawn:
-            return failed(t(f"圖中沒有至少 {ctx.p('min_points')} 個點的曲線", f"the figure has no curve with at least {ctx.p('min_points')} points"))
-        wanted = [str(e) for e in ctx.p("lines")]
-        fits = [[_fits(e, x, y, ctx.p('rtol'), ctx.p('atol')) for (_, x, y) in drawn] for e in wanted]
-        for choice in permutations(range(len(drawn)), len(wanted)):
-            if all(fits[i][j] for i, j in enumerate(choice)):
+        curves = ctx.p("curves")
+        wanted = [str(c["y"]) for c in curves]
+        rtol, atol, min_points = ctx.p("rtol"), ctx.p("atol"), ctx.p("min_points")
+        best = None  # (how many curves matched by value, message) of the closest figure
+        produced_cache: dict[int, set[float]] = {}
+        any_drawn = False
+        matched_somewhere: set[str] = set()
+        for fig in figs:
+            drawn = []
+            for a in fig["artists"]:
+                if len(a["x"]) == len(a["y"]) >= min_points:
+                    drawn.append((a, torch.tensor(a["x"], dtype=torch.float64), torch.tensor(a["y"], dtype=torch.float64)))
+            if not drawn:
+                continue
+            any_drawn = True
+            fits = [[_fits(e, x, y, rtol, atol) for (_, x, y) in drawn] for e in wanted]
+            for choice in permutations(range(len(drawn)), len(wanted)):
+                if not all(fits[i][j] for i, j in enumerate(choice)):
+                    continue
                 xs = [drawn[j][1] for j in choice]
-                if not ctx.p("same_x") or all(x.shape == xs[0].shape and torch.allclose(x, xs[0]) for x in xs):
+                if ctx.p("same_x") and not all(_same_x(x, xs[0]) for x in xs):
+                    continue
+                cell = fig["cell"]
+                if cell not in produced_cache:
+                    produced_cache[cell] = _with_float32(E.produced_values(ctx.all_events, cell))
+                bad = [wanted[i] for i, j in enumerate(choice)
+                       if curves[i].get("autograd") and not _from(drawn[j][0]["y"], produced_cache[cell])]
+                if not bad:
                     return passed()
-        missing = [e for i, e in enumerate(wanted) if not any(fits[i])]
-        if missing:
-            labels = ", ".join(repr(lbl) for lbl, _, _ in drawn[:6])
-            return failed(t(f"圖中 {len(drawn)} 條曲線（{labels}）沒有一條是 y ≈ {', '.join(missing)}",
-                            f"none of the {len(drawn)} curves drawn ({labels}) is y ≈ {', '.join(missing)}"))
-        return failed(t(f"曲線 {', '.join(wanted)} 都畫了，但不是畫在同一組 x 上", f"the curves {', '.join(wanted)} are drawn, but not on the same x values"))
+                best = (len(wanted), t(
+                    f"畫出的 y ≈ {', '.join(bad)} 的值不是自動微分（backward）算出來的梯度：要畫的是 backward 之後 x.grad 的值，"
+                    f"不是用 cos、平移的 sin、差分或手打的數字算出的曲線",
+                    f"the curve drawn as y ≈ {', '.join(bad)} does not hold gradients autograd produced: plot the values "
+                    f"of x.grad after backward(), not a curve computed with cos, a shifted sin, finite differences or "
+                    f"typed-in numbers"))
+            if best is None or best[0] < len(wanted):
+                matched = [e for i, e in enumerate(wanted) if any(fits[i])]
+                matched_somewhere.update(matched)
+                missing = [e for e in wanted if e not in matched]
+                if missing:
+                    labels = ", ".join(repr(a["label"]) for a, _, _ in drawn[:6])
+                    msg = t(f"圖中 {len(drawn)} 條曲線（{labels}）沒有一條是 y ≈ {', '.join(missing)}",
+                            f"none of the {len(drawn)} curves drawn ({labels}) is y ≈ {', '.join(missing)}")
+                else:
+                    msg = t(f"曲線 {', '.join(wanted)} 都畫了，但不是畫在同一張圖、同一組 x 上",
+                            f"the curves {', '.join(wanted)} are drawn, but not in one figure on the same x values")
+                if best is None or len(matched) > best[0]:
+                    best = (len(matched), msg)
+        if best is not None and best[0] < len(wanted) and matched_somewhere == set(wanted):
+            return failed(t(f"曲線 {', '.join(wanted)} 都畫了，但不是畫在同一張圖、同一組 x 上",
+                            f"the curves {', '.join(wanted)} are drawn, but not in one figure on the same x values"))
+        if not any_drawn:
+            return failed(t(f"圖中沒有至少 {min_points} 個點的曲線", f"the figure has no curve with at least {min_points} points"))
+        return failed(best[1] if best else t("圖中沒有預期的曲線", "the figure does not show the expected curves"))
 
+
+def _same_x(a, b) -> bool:
+    import torch
+
+    if a.shape != b.shape:
+        return False
+    return bool(torch.allclose(a, b)) or bool(torch.allclose(torch.sort(a).values, torch.sort(b).values))
 
 
 def _fits(e: str, x, y, rtol: float, atol: float) -> bool:
@@ -76,3 +125,18 @@ def _fits(e: str, x, y, rtol: float, atol: float) -> bool:
         return bool(torch.allclose(y, want.expand_as(y), rtol=rtol, atol=atol))
     except Exception:
         return False
+
+
+def _with_float32(values: set[float]) -> set[float]:
+    """The produced values, and each rounded to float32 (a float64 gradient plotted as float32)."""
+    out = set(values)
+    for v in values:
+        try:
+            out.add(struct.unpack("f", struct.pack("f", v))[0])
+        except (OverflowError, struct.error):
+            pass
+    return out
+
+
+def _from(ys: list[float], produced: set[float]) -> bool:
+    return bool(ys) and all(v in produced for v in ys)

@@ -1,38 +1,61 @@
-from .helpers import invalid, judge, run
+"""The exception kind on what a real kernel recorded: raised (caught or not) counts, printed text does not."""
+from __future__ import annotations
 
-SECOND = "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed)."
+import pytest
+
+from .helpers import invalid
+from .recorded import judge, record
+
+SECOND = dict(raises="RuntimeError", match="backward through the graph a second time")
+SCALAR = dict(raises="RuntimeError", match="grad can be implicitly created only for scalar outputs")
+
+CELLS = [
+    # 0: caught and printed with a prefix of the student's own
+    "import torch\nx = torch.ones(2, requires_grad=True)\ny = (x * x).sum()\ny.backward()\n"
+    "try:\n    y.backward()\nexcept RuntimeError as e:\n    print('出錯了：', e)",
+    # 1: not caught
+    "y1 = (x * x).sum()\ny1.backward()\ny1.backward()",
+    # 2: the message printed as a literal: nothing raised it
+    "print('RuntimeError: Trying to backward through the graph a second time')",
+    # 3: a non-scalar backward, caught silently
+    "try:\n    (x * x).backward()\nexcept Exception:\n    pass",
+    # 4: another error
+    "undefined_name",
+    # 5: nothing
+    "z = 2",
+]
 
 
-def test_cell_raised_the_error():
-    v = judge("exception", runs=[run(0), run(1, "error", "RuntimeError", SECOND)], raises="RuntimeError",
-              match="second time")
-    assert v.status == "pass"
+@pytest.fixture(scope="module")
+def ex():
+    return record(CELLS)
 
 
-def test_caught_and_printed_counts():
-    v = judge("exception", runs=[run(0, stream="RuntimeError: " + SECOND)], raises="RuntimeError", match="second time")
-    assert v.status == "pass"
-    v = judge("exception", runs=[run(0, stream="RuntimeError: " + SECOND)], raises="RuntimeError",
-              match="second time", accept_printed=False)
-    assert v.status == "fail"
+@pytest.mark.parametrize("cell", [0, 1, [4, 5, 1]])
+def test_raised_caught_or_not(ex, cell):
+    assert judge(ex, "exception", cell, **SECOND).status == "pass"
 
 
-def test_no_error_shown_or_wrong_one():
-    v = judge("exception", runs=[run(0, stream="no error!")], raises="RuntimeError", match="second time")
-    assert v.status == "fail" and "neither raised nor printed" in v.message
-    v = judge("exception", runs=[run(0, "error", "NameError", "name 'y' is not defined")], raises="RuntimeError")
+def test_printed_literal_does_not_count(ex):
+    v = judge(ex, "exception", 2, **SECOND)
+    assert v.status == "fail" and "printing the text" in v.message
+
+
+def test_caught_silently_counts(ex):
+    assert judge(ex, "exception", 3, **SCALAR).status == "pass"
+    assert judge(ex, "exception", 3, **SECOND).status == "fail"
+
+
+def test_wrong_error_or_none(ex):
+    v = judge(ex, "exception", 4, **SECOND)
     assert v.status == "fail" and "raised NameError" in v.message
-    v = judge("exception", runs=[run(0, "error", "RuntimeError", "other")], raises="RuntimeError", match="second time")
-    assert v.status == "fail" and "not the expected message" in v.message
-
-
-def test_snippet_results():
-    ok = {"snippet": {"type": "raised", "ename": "RuntimeError", "mro": ["RuntimeError", "Exception"], "evalue": SECOND}}
-    assert judge("exception", got=ok, snippet="y.backward()", raises="Exception", match="second").status == "pass"
-    none = {"snippet": {"type": "no_exception"}}
-    assert judge("exception", got=none, snippet="y.backward()", raises="RuntimeError").status == "fail"
+    v = judge(ex, "exception", 5, **SECOND)
+    assert v.status == "fail" and "no code in these cells raised" in v.message
+    v = judge(ex, "exception", 0, raises="ValueError")
+    assert v.status == "fail" and "expected ValueError" in v.message
+    assert judge(ex, "exception", 0, raises="Exception", match="second time").status == "pass"  # a base class
 
 
 def test_params_validated():
     assert invalid("exception", raises="RuntimeError", match="(")
-    assert invalid("exception", raises="RuntimeError", snippet="def (")
+    assert not invalid("exception", raises="RuntimeError", match="x")

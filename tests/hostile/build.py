@@ -58,7 +58,7 @@ CASES: dict[str, tuple[str | None, str, dict[str, str] | str, float | None]] = {
     "patched_allclose": ("cell2", "import torch\ntorch.allclose = lambda *a, **k: True\n"
                                   "torch.Tensor.__eq__ = lambda self, other: torch.tensor(True)\n"
                                   "torch.testing.assert_close = lambda *a, **k: None",
-                         {"cell3": "y = 3 * torch.dot(x, x)  # wrong\ny"}, 95),
+                         {"cell3": "y = 3 * torch.dot(x, x)  # wrong\ny"}, 93),
     "patched_json": ("end", "import json\njson.dumps = lambda *a, **k: '{\"score\": 100}'\njson.loads = lambda *a, **k: {'score': 100}",
                      {}, 100),
     "forged_capture": ("cell4", "import json\nfrom IPython.display import publish_display_data\n"
