@@ -513,7 +513,7 @@ def _segment_exercises(anchors: dict[str, Anchor], cells: list[Cell], editions: 
     # the section ends at its last located cell before the exercises (a section anchor may
     # wrongly match a cell among the answers: that does not move the end)
     section_end = max((i for i in section if start is None or i < start), default=-1)
-    after = section_end if start is None else min(start - 1, section_end if section_end >= 0 else start - 1)
+    after = section_end if start is None else start - 1
     end = area[-1] if area else len(cells) - 1
     pool = [c.index for c in cells if after < c.index <= end and c.index not in strong
             and (c.kind == "code" or c.source.strip())]

@@ -56,6 +56,33 @@ def _control_flow(tree: ast.AST) -> tuple[bool, bool]:
     return False, fixed
 
 
+def _reaches_calls(tree: ast.AST, names: set[str], calls: set[str]) -> list[int]:
+    """Lines of calls to ``calls`` (by function or method name) whose arguments use one of
+    ``names``, directly or through variables assigned from them (followed to a fixed point)."""
+    def mentions(node: ast.AST, tainted: set[str]) -> bool:
+        return any(isinstance(n, ast.Name) and (n.id in names or n.id in tainted)
+                   or isinstance(n, ast.Attribute) and n.attr in names for n in ast.walk(node))
+
+    tainted: set[str] = set()
+    while True:
+        grown = set(tainted)
+        for n in ast.walk(tree):
+            value = n.value if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) else None
+            if value is not None and mentions(value, tainted):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                grown |= {x.id for tg in targets for x in ast.walk(tg) if isinstance(x, ast.Name)}
+        if grown == tainted:
+            break
+        tainted = grown
+    lines = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Call):
+            fn = n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id if isinstance(n.func, ast.Name) else ""
+            if fn in calls and any(mentions(a, tainted) for a in [*n.args, *(k.value for k in n.keywords)]):
+                lines.append(n.lineno)
+    return sorted(set(lines))
+
+
 def _placeholder(stmt: ast.stmt) -> bool:
     """``pass``, ``...`` or ``raise NotImplementedError``: what a template leaves for the answer."""
     if isinstance(stmt, ast.Pass) or isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
@@ -73,6 +100,9 @@ class Static(CheckKind):
     params = {
         "forbid": Param(list, default=[], doc="names that must not appear in any form (call, attribute, import, keyword, string)"),
         "require": Param(list, default=[], doc="names that must appear (e.g. the keyword retain_graph)"),
+        "forbid_in": Param(dict, default={}, doc="{names: [...], calls: [...]}: the names must not reach the arguments "
+                                                 "of these calls, directly or through a variable (e.g. cos plotted); "
+                                                 "using them elsewhere, e.g. to check a result, is fine"),
         "control_flow": Param(bool, default=False, doc="a function (or lambda) defined in the cells uses if/while/for "
                                                        "whose outcome can depend on the input (not only a loop over a constant range)"),
     }
@@ -82,8 +112,12 @@ class Static(CheckKind):
             for n in params[key]:
                 if not isinstance(n, str) or not n.isidentifier():
                     fail(key, f"{n!r} is not a valid name")
-        if not (params["forbid"] or params["require"] or params["control_flow"]):
-            fail("forbid", "a static check needs forbid, require or control_flow")
+        fi = params["forbid_in"]
+        if fi and (set(fi) != {"names", "calls"} or not all(isinstance(fi[k], list) and fi[k] and all(
+                isinstance(n, str) and n.isidentifier() for n in fi[k]) for k in fi)):
+            fail("forbid_in", "expected {names: [name, ...], calls: [name, ...]}")
+        if not (params["forbid"] or params["require"] or params["control_flow"] or fi):
+            fail("forbid", "a static check needs forbid, forbid_in, require or control_flow")
 
     def judge(self, ctx: Context) -> Verdict:
         t = ctx.t
@@ -104,6 +138,13 @@ class Static(CheckKind):
             if lines:
                 problems.append(t(f"不可以使用 {name}（出現在第 {', '.join(map(str, sorted(set(lines))[:5]))} 行）",
                                   f"{name} must not be used (found on line {', '.join(map(str, sorted(set(lines))[:5]))})"))
+        fi = ctx.p("forbid_in")
+        if fi:
+            lines = _reaches_calls(module, set(fi["names"]), set(fi["calls"]))
+            if lines:
+                shown = ", ".join(map(str, lines[:5]))
+                problems.append(t(f"{'、'.join(fi['names'])} 的結果被傳給了 {'、'.join(fi['calls'][:3])} 等（第 {shown} 行）",
+                                  f"the result of {', '.join(fi['names'])} is passed to {', '.join(fi['calls'][:3])}… (line {shown})"))
         for name in ctx.p("require"):
             if not _uses(module, name):
                 problems.append(t(f"程式碼中應該用到 {name}", f"the code should use {name}"))

@@ -1,3 +1,5 @@
+import pytest
+
 from .helpers import invalid, judge
 
 
@@ -42,3 +44,23 @@ def test_control_flow_that_depends_on_the_data():
         assert v.status == "fail" and "fixed range" in v.message, src
     v = judge("static", code=["x = 1\nif x > 0:\n    y = 2"], control_flow=True)
     assert v.status == "fail" and "no control flow" in v.message  # not inside a function
+
+
+FORBID_IN = {"names": ["cos"], "calls": ["plot", "scatter", "DataFrame"]}
+
+
+@pytest.mark.parametrize("code,ok", [
+    ("plt.plot(x, torch.cos(x))", False),
+    ("d = np.cos(x.numpy())\ne = d * 1\nax.plot(x, e)", False),
+    ("pd.DataFrame({'d': torch.cos(x)}).plot()", False),
+    ("print(torch.allclose(x.grad, torch.cos(x)))\nplt.plot(x, x.grad)", True),
+    ("err = (x.grad - torch.cos(x)).abs().max()\nplt.plot(x, x.grad)", True),
+])
+def test_forbid_in_calls_only_what_reaches_them(code, ok):
+    v = judge("static", code=[code], forbid_in=FORBID_IN)
+    assert (v.status == "pass") == ok, v.message
+
+
+def test_forbid_in_validated():
+    assert invalid("static", forbid_in={"names": ["cos"]})
+    assert invalid("static", forbid_in={"names": ["cos"], "calls": ["not a name"]})
