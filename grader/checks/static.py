@@ -74,13 +74,14 @@ def _reaches_calls(tree: ast.AST, names: set[str], calls: set[str]) -> list[int]
         if grown == tainted:
             break
         tainted = grown
-    lines = []
+    lines, called = [], False
     for n in ast.walk(tree):
         if isinstance(n, ast.Call):
             fn = n.func.attr if isinstance(n.func, ast.Attribute) else n.func.id if isinstance(n.func, ast.Name) else ""
+            called = called or fn in calls
             if fn in calls and any(mentions(a, tainted) for a in [*n.args, *(k.value for k in n.keywords)]):
                 lines.append(n.lineno)
-    return sorted(set(lines))
+    return sorted(set(lines)) if called else None
 
 
 def _placeholder(stmt: ast.stmt) -> bool:
@@ -102,7 +103,8 @@ class Static(CheckKind):
         "require": Param(list, default=[], doc="names that must appear (e.g. the keyword retain_graph)"),
         "forbid_in": Param(dict, default={}, doc="{names: [...], calls: [...]}: the names must not reach the arguments "
                                                  "of these calls, directly or through a variable (e.g. cos plotted); "
-                                                 "using them elsewhere, e.g. to check a result, is fine"),
+                                                 "using them elsewhere, e.g. to check a result, is fine; "
+                                                 "fails too when none of the calls is made"),
         "control_flow": Param(bool, default=False, doc="a function (or lambda) defined in the cells uses if/while/for "
                                                        "whose outcome can depend on the input (not only a loop over a constant range)"),
     }
@@ -141,7 +143,10 @@ class Static(CheckKind):
         fi = ctx.p("forbid_in")
         if fi:
             lines = _reaches_calls(module, set(fi["names"]), set(fi["calls"]))
-            if lines:
+            if lines is None:
+                problems.append(t(f"沒有呼叫 {'、'.join(fi['calls'][:3])} 等，沒有可以檢查的內容",
+                                  f"none of {', '.join(fi['calls'][:3])}… is called, so there is nothing to check"))
+            elif lines:
                 shown = ", ".join(map(str, lines[:5]))
                 problems.append(t(f"{'、'.join(fi['names'])} 的結果被傳給了 {'、'.join(fi['calls'][:3])} 等（第 {shown} 行）",
                                   f"the result of {', '.join(fi['names'])} is passed to {', '.join(fi['calls'][:3])}… (line {shown})"))

@@ -55,6 +55,7 @@ FORBID_IN = {"names": ["cos"], "calls": ["plot", "scatter", "DataFrame"]}
     ("pd.DataFrame({'d': torch.cos(x)}).plot()", False),
     ("print(torch.allclose(x.grad, torch.cos(x)))\nplt.plot(x, x.grad)", True),
     ("err = (x.grad - torch.cos(x)).abs().max()\nplt.plot(x, x.grad)", True),
+    ("y = torch.sin(x)\ny.sum().backward()", False),  # nothing plotted: nothing to credit
 ])
 def test_forbid_in_calls_only_what_reaches_them(code, ok):
     v = judge("static", code=[code], forbid_in=FORBID_IN)
