@@ -64,6 +64,8 @@ $PIP --no-deps d2l==1.0.3
 if [ "${1:-}" = test ]; then
     # headless Chromium renders the class report in a test
     command -v chromium >/dev/null 2>&1 || apt_install chromium
+    # a CJK font: the class report's plots are laid out (and screenshot-tested) in zh-CN/zh-TW
+    fc-list 2>/dev/null | grep -q "Noto Sans CJK" || apt_install fonts-noto-cjk
     $PIP -e '.[test]' torch==2.13.0
 else
     $PIP -e . torch==2.13.0
