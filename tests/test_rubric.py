@@ -26,7 +26,7 @@ def test_bundled_rubric_loads(rubric):
         "ex5-sin-derivative-plot"]
     assert sum(q.points for q in rubric.questions) == 100
     kinds = {c.kind for _, c in rubric.checks()}
-    assert kinds == {"gradient", "exception", "function", "numgrad", "static", "figure", "written", "paths"}
+    assert kinds == {"gradient", "exception", "function", "numgrad", "static", "figure", "written", "paths", "any_of"}
 
 
 def _line_of(text: str, needle: str) -> int:
