@@ -10,6 +10,8 @@ import ast
 import operator
 from typing import Any, Callable
 
+from . import pyast
+
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.Pow: operator.pow, ast.MatMult: operator.matmul,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -58,7 +60,7 @@ class ExprError(ValueError):
 def parse(text: str, names: set[str] | None = None) -> ast.Expression:
     """Parse and vet an expression; ``names`` (if given) are the only free variables allowed."""
     try:
-        tree = ast.parse(text, mode="eval")
+        tree = pyast.parse(text, mode="eval")
     except SyntaxError as e:
         raise ExprError(f"not a valid expression: {text!r} ({e.msg})") from None
     for node in ast.walk(tree):

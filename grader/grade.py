@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 import nbformat
 
-from . import __version__
+from . import __version__, pyast
 from .errors import InputError
 from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
 from .judge import build_plan, judge
@@ -239,7 +239,7 @@ def import_notes(rubric: Rubric, ex: Execution, lang: str) -> list[str]:
         if not src.strip():
             continue
         try:
-            tree = ast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
+            tree = pyast.parse("\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!"))))
         except SyntaxError:
             continue
         for node in ast.walk(tree):

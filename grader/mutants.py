@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from . import pyast
 from .judge import judge
 from .grade import run_notebook
 from .locate import cells_of, locate
@@ -110,7 +111,7 @@ def mutants(nb: dict, targets: dict[int, str], exercise: set[str] = frozenset())
             continue
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         try:
-            tree = ast.parse(src)
+            tree = pyast.parse(src)
         except SyntaxError:
             continue
         tag = targets[i]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 
-from .. import expr
+from .. import expr, pyast
 
 from .. import capture
 from .base import Context, Param
@@ -15,7 +15,7 @@ def kernel_expr_param() -> Param:
 
 def validate_kernel_expr(params, fail, key: str = "expr") -> None:
     try:
-        ast.parse(params[key], mode="eval")
+        pyast.parse(params[key], mode="eval")
     except SyntaxError as e:
         fail(key, f"not a valid Python expression: {params[key]!r} ({e.msg})")
 
@@ -38,7 +38,7 @@ def with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> as
                         node.keywords.append(ast.keyword(arg=k, value=ast.Constant(v)))
             return node
 
-    return ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    return ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
 
 
 def exact_variant(tree: ast.Expression) -> ast.Expression | None:
@@ -54,7 +54,7 @@ def exact_variant(tree: ast.Expression) -> ast.Expression | None:
                                 args=[ast.Compare(left=node.args[0], ops=[ast.Eq()], comparators=[node.args[1]])])
             return node
 
-    new = ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    new = ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
     return new if found else None
 
 

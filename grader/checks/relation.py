@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from .. import capture, expr
+from .. import capture, expr, pyast
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
 from ._expr import describe_error
@@ -34,7 +34,7 @@ class Relation(CheckKind):
         if isinstance(cap, dict):
             for n, e in cap.items():
                 try:
-                    ast.parse(str(e), mode="eval")
+                    pyast.parse(str(e), mode="eval")
                 except SyntaxError:
                     fail("capture", f"{n}: not a valid Python expression: {e!r}")
         try:
@@ -96,7 +96,7 @@ def _with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> a
                         node.keywords.append(ast.keyword(arg=k, value=ast.Constant(v)))
             return node
 
-    return ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    return ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
 
 
 def _exact_variant(tree: ast.Expression) -> ast.Expression | None:
@@ -112,7 +112,7 @@ def _exact_variant(tree: ast.Expression) -> ast.Expression | None:
                                 args=[ast.Compare(left=node.args[0], ops=[ast.Eq()], comparators=[node.args[1]])])
             return node
 
-    new = ast.fix_missing_locations(T().visit(ast.parse(ast.unparse(tree), mode="eval")))
+    new = ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
     return new if found else None
 
 
