@@ -176,7 +176,7 @@ def test_flood_is_capped(hostile_batch):
 def test_patched_comparisons_change_nothing(hostile_batch):
     r = hostile_batch["results"]["patched_allclose"]
     checks = {c["name"]: c for q in r["questions"] for c in q["checks"]}
-    assert checks["y-value"]["status"] == "fail" and checks["grad-is-4x"]["status"] == "fail"
+    assert checks["y-is-2-x-dot-x"]["status"] == "fail" and checks["grad-is-4x"]["status"] == "fail"
     forged = hostile_batch["results"]["forged_capture"]
     checks = {c["name"]: c for q in forged["questions"] for c in q["checks"]}
     assert checks["grad-is-ones"]["status"] == "fail"
