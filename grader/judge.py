@@ -102,8 +102,10 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
             early = None
         if early is not None and early.status == PASS:
             return result(PASS, max(0.0, min(1.0, early.fraction)), early.message)
+    # a cell past its time limit dooms the checks anchored to it; a check over a whole scope
+    # (the section, the notebook) is still judged on the rest, the timeout noted by its own checks
     timed_out = [r for r in region.runs if r.status == "timeout"]
-    if timed_out:
+    if timed_out and rubric.anchors[c.cell].scope is None:
         n, head = timed_out[0].index + 1, _first_line(timed_out[0].source)
         return result(TIMEOUT, 0.0, t(f"第 {n} 個儲存格（{head}）執行超過時間限制（{rubric.limits.cell_timeout:g} 秒），已被中斷；是不是有無窮迴圈？",
                                       f"cell {n} ({head}) ran past its time limit ({rubric.limits.cell_timeout:g} s) and was interrupted: an endless loop?"))
