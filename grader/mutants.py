@@ -154,7 +154,8 @@ def run(nb_node, rubric, expected, lang, launcher, on_outcome=None) -> tuple[flo
     located, _ = locate(rubric.anchors, cells_of(nb_node))
     used = {c.cell for _, c in rubric.checks()}
     targets: dict[int, str] = {}
-    for aid in sorted(used, key=lambda a: rubric.anchors[a].scope is not None):  # the narrowest anchor names a cell
+    free = [a.id for a in rubric.anchors.values() if a.free_choice]  # name their cells first: free choices
+    for aid in free + sorted(used, key=lambda a: rubric.anchors[a].scope is not None):  # then the narrowest
         for i in located.get(aid, []):
             targets.setdefault(i, aid)
     exercise = {a.id for a in rubric.anchors.values() if a.exercise is not None or a.free_choice}
@@ -183,6 +184,6 @@ def _static_neutral(m: Mutant, rubric=None) -> bool:
         from .checks import REGISTRY
 
         kinds = {c.kind for _, c in rubric.checks() if c.cell == m.tag}
-        if kinds and all(REGISTRY[k].uses_events for k in kinds):
+        if kinds and not any(REGISTRY[k].reads_source for k in kinds):
             return True
     return m.operator not in ("delete the cell", "drop retain_graph", "derivative by torch.cos")

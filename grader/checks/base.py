@@ -83,6 +83,7 @@ class CheckKind:
     params: dict[str, Param] = {}
     needs_reference: bool = False
     review: bool = False  # an instructor reviews every answer: not found is `manual`, never `fail`
+    reads_source: bool = False  # judges the cells' text (an edit no check of behaviour sees can matter)
     uses_events: bool = False  # judged on recorded events: a pass recorded before a lost cell stands
 
     def validate(self, params: dict[str, Any], fail: Fail) -> None:

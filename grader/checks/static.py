@@ -97,6 +97,7 @@ def _placeholder(stmt: ast.stmt) -> bool:
 @register
 class Static(CheckKind):
     kind = "static"
+    reads_source = True
     summary = Text("原始碼的靜態檢查", "static facts about the source")
     params = {
         "forbid": Param(list, default=[], doc="names that must not appear in any form (call, attribute, import, keyword, string)"),

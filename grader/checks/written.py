@@ -35,6 +35,7 @@ def _sentences(text: str) -> list[str]:
 @register
 class WrittenAnswer(CheckKind):
     kind = "written"
+    reads_source = True
     review = True
     summary = Text("文字回答的關鍵概念（待人工複核）", "key ideas of a written answer (pending manual review)")
     params = {
