@@ -100,7 +100,7 @@ class FunctionOnInputs(CheckKind):
     def judge(self, ctx: Context) -> Verdict:
         import torch
 
-        from .relation import _with_default_tolerance
+        from ._expr import with_default_tolerance
 
         t = ctx.t
         payload = ctx.got.get("trace") or {}
@@ -115,7 +115,7 @@ class FunctionOnInputs(CheckKind):
         if not isinstance(results, list) or len(results) != len(specs):
             return failed(t("函式的結果數目不對", "wrong number of results from the function"))
         drawn = draw_inputs(specs, ctx.p("seed"))
-        tree = _with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
+        tree = with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
         wrong, paths, completed = [], set(), 0
         for i, (r, s, d) in enumerate(zip(results, specs, drawn)):
             label = _describe(s)

@@ -7,7 +7,7 @@ import ast
 from .. import capture, expr, pyast
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
-from ._expr import describe_error
+from ._expr import describe_error, exact_variant, with_default_tolerance
 
 
 @register
@@ -59,7 +59,7 @@ class Relation(CheckKind):
             except capture.CaptureError as err:
                 return failed(describe_error(ctx, e, err))
         tree = expr.parse(ctx.p("expr"))
-        tree = _with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
+        tree = with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
         shown = ctx.p("expr")
         try:
             ok = expr._truth(expr.evaluate(tree, env))
@@ -73,7 +73,7 @@ class Relation(CheckKind):
             return failed(t(f"{shown} 不成立", f"{shown} does not hold") + _why(tree, env, t))
         note = ""
         if ctx.p("explain_eq"):
-            exact = _exact_variant(tree)
+            exact = exact_variant(tree)
             try:
                 if exact is not None and not expr._truth(expr.evaluate(exact, env)):
                     note = t("成立（在容許誤差內）。注意：用 == 比較會得到 False，因為浮點數的捨入誤差；"
@@ -83,37 +83,6 @@ class Relation(CheckKind):
             except Exception:
                 pass
         return passed(note)
-
-
-def _with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> ast.Expression:
-    class T(ast.NodeTransformer):
-        def visit_Call(self, node):
-            self.generic_visit(node)
-            if isinstance(node.func, ast.Name) and node.func.id == "allclose":
-                have = {k.arg for k in node.keywords}
-                for k, v in (("rtol", rtol), ("atol", atol)):
-                    if k not in have:
-                        node.keywords.append(ast.keyword(arg=k, value=ast.Constant(v)))
-            return node
-
-    return ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
-
-
-def _exact_variant(tree: ast.Expression) -> ast.Expression | None:
-    """allclose(a, b) -> all(a == b), to tell whether exact equality would also have held."""
-    found = []
-
-    class T(ast.NodeTransformer):
-        def visit_Call(self, node):
-            self.generic_visit(node)
-            if isinstance(node.func, ast.Name) and node.func.id == "allclose" and len(node.args) == 2:
-                found.append(node)
-                return ast.Call(func=ast.Name("all", ast.Load()), keywords=[],
-                                args=[ast.Compare(left=node.args[0], ops=[ast.Eq()], comparators=[node.args[1]])])
-            return node
-
-    new = ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
-    return new if found else None
 
 
 def _why(tree: ast.Expression, env: dict, t) -> str:
