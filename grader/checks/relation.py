@@ -7,7 +7,7 @@ import ast
 from .. import capture, expr, pyast
 from ..model import Text
 from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
-from ._expr import describe_error, exact_variant, with_default_tolerance
+from ._expr import describe_error, exact_variant, short as _short, with_default_tolerance
 
 
 @register
@@ -104,16 +104,3 @@ def _why(tree: ast.Expression, env: dict, t) -> str:
                 return ""
         return t(f"：{ast.unparse(term)} 為 False", f": {ast.unparse(term)} is False")
     return ""
-
-
-def _short(v) -> str:
-    try:
-        import torch
-
-        if isinstance(v, torch.Tensor):
-            flat = v.detach().reshape(-1).tolist()
-            body = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in flat[:6])
-            return f"tensor(shape={tuple(v.shape)}, [{body}{', …' if len(flat) > 6 else ''}])"
-    except Exception:
-        pass
-    return repr(v)[:80]
