@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbformat import NotebookNode, from_dict
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
@@ -117,6 +118,38 @@ async def _wait_for_ready(km, kc, timeout: float) -> None:
     raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
 
+def _output_node(msg: dict) -> NotebookNode | None:
+    """An output message as a notebook output, like nbformat's ``output_from_msg`` but checked
+    by hand instead of by its JSON schema (which cost more than the rest of the message's way
+    through nbclient). A malformed message raises, and the cell is "broken", as before."""
+    kind, content = msg["header"]["msg_type"], msg["content"]
+    if kind == "stream":
+        if content["name"] not in ("stdout", "stderr") or not isinstance(content["text"], str):
+            raise ValueError("malformed stream message")
+        return NotebookNode(output_type="stream", name=content["name"], text=content["text"])
+    if kind == "error":
+        tb = content["traceback"]
+        if not (isinstance(content["ename"], str) and isinstance(content["evalue"], str)
+                and isinstance(tb, list) and all(isinstance(line, str) for line in tb)):
+            raise ValueError("malformed error message")
+        return NotebookNode(output_type="error", ename=content["ename"], evalue=content["evalue"], traceback=tb)
+    if kind in ("display_data", "execute_result"):
+        data, meta = content["data"], content.get("metadata", {})
+        if not (isinstance(data, dict) and isinstance(meta, dict) and all(
+                isinstance(k, str) and (k.endswith("json") or isinstance(v, str)
+                                        or isinstance(v, list) and all(isinstance(x, str) for x in v))
+                for k, v in data.items())):
+            raise ValueError(f"malformed {kind} message")
+        out = NotebookNode(output_type=kind, data=from_dict(data), metadata=from_dict(meta))
+        if kind == "execute_result":
+            count = content.get("execution_count")
+            if count is not None and not isinstance(count, int):
+                raise ValueError("malformed execute_result message")
+            out.execution_count = count
+        return out
+    return None  # not an output (nbclient logs and drops these too)
+
+
 class _CappedClient(NotebookClient):
     """nbclient, keeping at most ``output_cap`` bytes of output per cell (the grader's own
     probe data aside): a notebook that prints without end cannot fill the grader's memory."""
@@ -145,7 +178,12 @@ class _CappedClient(NotebookClient):
                     outs.append(nbformat.v4.new_output(
                         "stream", name="stderr", text=f"\n[grader: output beyond {self.output_cap // 1024} KiB dropped]\n"))
                 return None
-        return super().output(outs, msg, display_id, cell_index)
+        if self.output_hook_stack[msg["parent_header"].get("msg_id")] or display_id or self.clear_before_next_output:
+            return super().output(outs, msg, display_id, cell_index)  # the rare cases: nbclient's own way
+        out = _output_node(msg)
+        if out is not None:
+            outs.append(out)
+        return out
 
     @property
     def _used(self) -> dict[int, int]:
@@ -174,13 +212,14 @@ class _Runner:
         kc = km.client()
         kc.allow_stdin = False
         self.client.kc = kc
-        kc.start_channels()
+        kc.start_channels(stdin=False, hb=False)  # no input(); liveness is asked of the process, not a heartbeat thread
         await _wait_for_ready(km, kc, 60)
 
     async def run(self, source: str, timeout: float) -> tuple[str, Any]:
         """Run one cell. Returns (status, cell) with status ok | error | timeout | dead."""
         assert self.client is not None
-        cell = nbformat.v4.new_code_cell(source)
+        cell = NotebookNode(cell_type="code", execution_count=None, metadata=NotebookNode(), outputs=[],
+                            source=source, id=f"c{len(self.nb.cells)}")  # not validated: we made it
         cell.metadata["grader_timeout"] = max(1, int(round(timeout)))
         self.nb.cells.append(cell)
         index = len(self.nb.cells) - 1

@@ -48,6 +48,7 @@ Chinese numerals, the words Exercise/Ex/Q/练习/練習/习题/習題); what eac
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tokenize
@@ -617,8 +618,11 @@ def _looked_for(a: Anchor, extra: Text = Text("", ""), edition: str = "") -> Tex
 
 def prose(source: str, kind: str) -> str:
     """The prose of a cell: a markdown cell whole; a code cell's comments and string literals."""
-    if kind != "code":
-        return source
+    return source if kind != "code" else _code_prose(source)
+
+
+@functools.lru_cache(maxsize=2048)  # every check of an anchor asks again for the same cells
+def _code_prose(source: str) -> str:
     parts = []
     last_comment = -2
     try:
