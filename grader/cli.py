@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
     def common(sp, rubric=True):
         if rubric:
             sp.add_argument("--rubric", help="rubric YAML (default: the bundled grader/assignments/d2l-autograd/rubric.yaml)")
-        sp.add_argument("--lang", choices=LANGS, help="language of feedback (default: the rubric's)")
+        sp.add_argument("--lang", help="language of feedback: zh-CN, zh-TW, en or one the rubric's messages add "
+                                       "(default: the rubric's)")
         sp.add_argument("--cell-timeout", type=float, metavar="S", help="seconds a cell may run (default: the rubric's)")
         sp.add_argument("--limit", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override a limit of the rubric ({', '.join(Limits.__dataclass_fields__)})")
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="write DIR/report.html, the class report of a graded folder")
     rp.add_argument("dir", help="the --out folder of grader grade")
     rp.add_argument("--rubric", help="the rubric it was graded with (default: the bundled one)")
-    rp.add_argument("--lang", choices=LANGS)
+    rp.add_argument("--lang", help="zh-CN, zh-TW, en or one the rubric's messages add")
 
     rv = sub.add_parser("review", help="list the answers awaiting manual review in a graded folder")
     rv.add_argument("dir", help="the --out folder of grader grade")
@@ -152,6 +153,13 @@ def _formats(args) -> list[tuple[object, Path]]:
     return [(get_format(name), Path(file)) for name, file in wanted]
 
 
+def _lang(args, rubric: Rubric) -> str:
+    """--lang, else the rubric's: a built-in language or one the rubric's ``messages`` add."""
+    if args.lang and args.lang not in rubric.languages():
+        raise InputError(f"--lang {args.lang}: not a language of this rubric (known: {', '.join(rubric.languages())})")
+    return args.lang or rubric.lang
+
+
 def _write_formats(args, results, rubric, lang) -> None:
     from .report import write_atomic
 
@@ -183,7 +191,7 @@ def cmd_check(args) -> int:
     path = Path(args.notebook)
     if not path.is_file():
         raise InputError("no such notebook", args.notebook)
-    lang = args.lang or rubric.lang
+    lang = _lang(args, rubric)
     try:
         read_notebook(path)
     except NotANotebook as e:
@@ -228,7 +236,7 @@ def cmd_grade(args) -> int:
     from .report import table, write_atomic, write_result
 
     rubric = _rubric(args)
-    lang = args.lang or rubric.lang
+    lang = _lang(args, rubric)
     if args.jobs < 1:
         raise InputError("-j must be at least 1")
     paths = find_notebooks(args.paths)
@@ -302,7 +310,7 @@ def cmd_validate(args) -> int:
     from .report import student_report
 
     rubric = _rubric(args)
-    lang = args.lang or rubric.lang
+    lang = _lang(args, rubric)
     launcher = _launcher(args, rubric)
     expected = expected_values(rubric, launcher, refresh=True)
     result = grade_path(Path(rubric.reference), rubric, expected, lang, public_only=False, launcher=launcher)
@@ -385,7 +393,7 @@ def cmd_report(args) -> int:
     from .report import write_atomic
 
     rubric = _rubric(args)
-    lang = args.lang or rubric.lang
+    lang = _lang(args, rubric)
     folder = Path(args.dir)
     db_path = folder / "gradebook.sqlite"
     if not db_path.is_file():

@@ -26,6 +26,7 @@ from nbclient.exceptions import DeadKernelError
 from . import events as _events
 from .launch import Launcher, start_failure
 from .locate import cells_of
+from .messages import Reason
 from .model import CellRun, Execution, Limits
 from .timing import phase
 
@@ -35,11 +36,11 @@ MIME = "application/vnd.grader.capture.v1+json"
 MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
 MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell
 _POST_FIRST = ("trace_stop",)  # stop watching before anything else runs
-# how a kernel can be lost while running a cell -> (check status, message)
+# how a kernel can be lost while running a cell -> (check status, reason)
 LOST = {
-    "dead": ("error", "the kernel died while running this cell"),
-    "killed": ("timeout", "the cell ran past its time limit and ignored the interrupt; the kernel was stopped"),
-    "broken": ("error", "the kernel sent malformed messages (was something in it patched?); it was stopped"),
+    "dead": ("error", Reason("kernel.died_in_cell")),
+    "killed": ("timeout", Reason("kernel.killed")),
+    "broken": ("error", Reason("kernel.broken")),
 }
 
 
@@ -374,9 +375,9 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
     lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
     missing: dict[int, int] = {}  # execution count -> cell index: recorded events not received yet
 
-    def mark_lost(pids, status: str, message: str) -> None:
+    def mark_lost(pids, status: str, reason: Reason) -> None:
         for pid in pids:
-            ex.probe_errors[pid] = (status, message)
+            ex.probe_errors[pid] = (status, reason)
 
     async def fresh_kernel() -> bool:
         nonlocal runner
@@ -409,7 +410,7 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
     try:
         if not await fresh_kernel() and not await fresh_kernel():  # one retry: a start can fail once
             lost = "dead"
-            mark_lost(plan.probe_ids(), "error", f"the kernel could not start: {ex.kernel_error}")
+            mark_lost(plan.probe_ids(), "error", Reason("kernel.start_failed", error=ex.kernel_error))
             ex.kernel_died_at = -1
 
         for i, c in enumerate(cells):
@@ -418,13 +419,13 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             if lost is not None:
                 if c.get("cell_type") == "code":
                     ex.cells.append(CellRun(i, ex.sources[i], "skipped" if lost == "dead" else "timeout"))
-                why = ("error", "the kernel died before this was captured") if lost == "dead" else \
-                      ("timeout", "the notebook ran out of time before this was captured")
+                why = ("error", Reason("kernel.died_before_capture")) if lost == "dead" else \
+                      ("timeout", Reason("kernel.notebook_timeout"))
                 mark_lost([p for p in (*plan.pre.get(i, {}), *plan.post.get(i, {})) if p not in ex.probe_errors], *why)
                 continue
             if i in plan.pre:
                 if await _probe(runner, plan.pre[i], limits, nonce, ex):
-                    mark_lost(plan.post.get(i, {}), "error", "the kernel died before this was captured")
+                    mark_lost(plan.post.get(i, {}), "error", Reason("kernel.died_before_capture"))
                     if c.get("cell_type") == "code":
                         ex.cells.append(CellRun(i, ex.sources[i], "skipped"))
                     lost = await after_loss(i)
@@ -474,21 +475,20 @@ async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce:
         status, cell = await runner.run(_probe_code(batch), limits.probe_timeout)
     if status in LOST:
         for pid in batch:
-            ex.probe_errors[pid] = ("error", "the kernel died while the grader was reading values"
-                                    if status != "broken" else LOST["broken"][1])
+            ex.probe_errors[pid] = ("error", Reason("kernel.died_reading") if status != "broken" else LOST["broken"][1])
         return "dead"
     results = _read_probe(cell, nonce)
     if results is None:
         ename, evalue = _error_of(cell)
         st = "timeout" if status == "timeout" else "error"
-        msg = ("reading the values took longer than the time limit" if st == "timeout"
-               else f"the grader could not read values from the kernel ({ename or 'no data'})")
+        why = Reason("kernel.probe_timeout") if st == "timeout" else \
+            Reason("kernel.unreadable", ename=ename) if ename else Reason("kernel.no_data")
         for pid in batch:
-            ex.probe_errors[pid] = (st, msg)
+            ex.probe_errors[pid] = (st, why)
         return None
     for pid in batch:
         if pid in results:
             ex.captures[pid] = results[pid]
         else:
-            ex.probe_errors[pid] = ("error", "the kernel sent no value for this check")
+            ex.probe_errors[pid] = ("error", Reason("kernel.no_value"))
     return None

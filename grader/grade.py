@@ -24,6 +24,7 @@ from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
 from .judge import build_plan, judge
 from .launch import Launcher
 from .locate import cells_of, segment
+from .messages import render
 from .model import Execution, Rubric, SubmissionResult
 from .timing import emit, phase, start as start_timing
 
@@ -152,7 +153,7 @@ def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: b
     lost = [c for c in ex.cells if c.status in ("dead", "timeout", "skipped")]
     if ex.kernel_error or ex.probe_errors or lost:  # never cache, never grade against, a partial run
         why = ex.kernel_error or (f"cell {lost[0].index + 1}: {lost[0].status}" if lost else
-                                  next(iter(ex.probe_errors.values()))[1])
+                                  render(next(iter(ex.probe_errors.values()))[1], "en"))
         raise InputError(f"the reference solution could not be run, so nothing can be graded: {why}",
                          rubric.reference)
     try:

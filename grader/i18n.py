@@ -1,7 +1,9 @@
-"""The languages the grader speaks, and the one place that picks a message's wording.
+"""The languages the grader speaks, and the wording of console messages and rubric texts.
 
-Messages are written twice, in Traditional Chinese and English (``say(lang, zh, en)`` or a
-``Text``). Simplified Chinese (zh-CN, what most d2l-zh readers read) is made from the Traditional
+Check results are worded by the message catalogue (``grader/messages/``: typed reasons, one
+file per language). What is left here words everything else: errors, ``doctor``, progress,
+report headings, and the rubric's own texts (titles, hints). Those are written twice, in
+Traditional Chinese and English (``say(lang, zh, en)`` or a ``Text``). Simplified Chinese (zh-CN, what most d2l-zh readers read) is made from the Traditional
 text by OpenCC's Taiwan-to-mainland conversion (phrases and vocabulary, e.g. 記憶體 -> 内存),
 after a small glossary of this domain's words that the general dictionary gets wrong; a
 rubric may also give an explicit ``zh-CN`` wording, which then wins.
@@ -46,9 +48,10 @@ def is_chinese(lang: str) -> bool:
 
 
 def say(lang: str, zh: str, en: str, cn: str | None = None) -> str:
-    """The wording of one message in ``lang`` (zh-TW ``zh``, en ``en``, zh-CN ``cn`` or converted)."""
-    if lang == "en":
-        return en
+    """The wording of one message in ``lang`` (zh-TW ``zh``, en ``en``, zh-CN ``cn`` or converted;
+    any other language, e.g. one a rubric's ``messages`` adds: English)."""
     if lang == "zh-CN":
         return cn if cn is not None else simplified(zh)
-    return zh
+    if is_chinese(lang):
+        return zh
+    return en

@@ -5,15 +5,14 @@ that is the check kinds' side of the contract with the executor.
 """
 from __future__ import annotations
 
-from .i18n import is_chinese, say
-
 import traceback
 
 from .checks import REGISTRY, Context, Region
 from . import locate
 from .execute import Plan
+from .messages import Reason, render
 from .model import (ERROR, FAIL, PASS, TIMEOUT, CheckResult, CheckSpec, Execution, Question,
-                    QuestionResult, Rubric, Text, question_status)
+                    QuestionResult, Rubric, question_status)
 
 
 def probe_id(q: Question, c: CheckSpec, role: str) -> str:
@@ -55,7 +54,7 @@ def build_plan(rubric: Rubric, located: dict[str, list[int]], ex: Execution, pub
 
 
 def judge(rubric: Rubric, ex: Execution, expected: dict | None, lang: str, public_only: bool,
-          not_found: dict[str, Text]) -> list[QuestionResult]:
+          not_found: dict[str, Reason]) -> list[QuestionResult]:
     out = []
     for q in rubric.questions:
         checks = [c for c in q.checks if not public_only or c.visibility == "public"]
@@ -63,8 +62,12 @@ def judge(rubric: Rubric, ex: Execution, expected: dict | None, lang: str, publi
             continue
         if all(c.cell in ex.not_applicable for c in checks):
             # the student's edition has no such exercise: nothing to grade, not counted
-            results = [CheckResult(name=c.name, status=PASS, score=0.0, max_score=0.0,
-                                   message=ex.not_applicable[c.cell].get(lang), visibility=c.visibility) for c in checks]
+            results = []
+            for c in checks:
+                why = ex.not_applicable[c.cell]
+                results.append(CheckResult(name=c.name, status=PASS, score=0.0, max_score=0.0,
+                                           message=render(why, lang, rubric.messages), visibility=c.visibility,
+                                           reason=why.to_dict()))
             out.append(QuestionResult(id=q.id, title=q.title.get(lang), status=PASS, score=0.0, max_score=0.0,
                                       checks=results))
             continue
@@ -76,19 +79,21 @@ def judge(rubric: Rubric, ex: Execution, expected: dict | None, lang: str, publi
 
 
 def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
-    def result(status: str, fraction: float, message: str) -> CheckResult:
+    def result(status: str, fraction: float, reason: Reason | None) -> CheckResult:
+        """The check's result: its reason, and the reason worded in ``lang`` with the rubric's
+        hint (not for a pass or a review) and the locator's note (cells found by the fallback)."""
+        message = render(reason, lang, rubric.messages)
         if status not in (PASS,) and c.feedback and status != "manual":
             hint = c.feedback.get(lang)
-            message = f"{message} — {hint}" if message else hint
+            message = render(Reason("result.hint", message=message, hint=hint), lang, rubric.messages) if message else hint
         if status != PASS and c.cell in ex.fallback:
-            note = ex.fallback[c.cell].get(lang)
-            message = f"{message}（{note}）" if is_chinese(lang) else f"{message} ({note})"
+            message = render(Reason("result.fallback", message=message, note=ex.fallback[c.cell]), lang, rubric.messages)
         return CheckResult(name=c.name, status=status, score=round(c.points * fraction, 4),
-                           max_score=c.points, message=message, visibility=c.visibility)
+                           max_score=c.points, message=message, visibility=c.visibility,
+                           reason=reason.to_dict() if reason is not None else None)
 
-    t = (lambda zh, en: say(lang, zh, en))
     if c.cell in not_found or c.cell in ex.not_applicable:
-        why = (not_found.get(c.cell) or ex.not_applicable[c.cell]).get(lang)
+        why = not_found.get(c.cell) or ex.not_applicable[c.cell]
         # an answer for review is always listed for review, found or not
         return result("manual" if REGISTRY[c.kind].review else FAIL, 0.0, why)
     indices = ex.located[c.cell]
@@ -101,55 +106,49 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         except Exception:
             early = None
         if early is not None and early.status == PASS:
-            return result(PASS, max(0.0, min(1.0, early.fraction)), early.message)
+            return result(PASS, max(0.0, min(1.0, early.fraction)), early.reason)
     # a cell past its time limit dooms the checks anchored to it; a check over a whole scope
     # (the section, the notebook) is still judged on the rest, the timeout noted by its own checks
     timed_out = [r for r in region.runs if r.status == "timeout"]
     if timed_out and rubric.anchors[c.cell].scope is None:
-        n, head = timed_out[0].index + 1, _first_line(timed_out[0].source)
-        return result(TIMEOUT, 0.0, t(f"第 {n} 個儲存格（{head}）執行超過時間限制（{rubric.limits.cell_timeout:g} 秒），已被中斷；是不是有無窮迴圈？",
-                                      f"cell {n} ({head}) ran past its time limit ({rubric.limits.cell_timeout:g} s) and was interrupted: an endless loop?"))
+        return result(TIMEOUT, 0.0, Reason("judge.timeout", cell=timed_out[0].index + 1, head=_first_line(timed_out[0].source),
+                                           limit=rubric.limits.cell_timeout))
     roles = kind.requests(c, region)
     got = {}
     for role in roles:
         pid = probe_id(q, c, role)
         if pid in ex.probe_errors:
-            status, msg = ex.probe_errors[pid]
-            return result(status, 0.0, _translate_lost(msg, lang))
+            status, why = ex.probe_errors[pid]
+            return result(status, 0.0, why)
         got[role] = ex.captures.get(pid)
     skipped = [r for r in region.runs if r.status in ("skipped", "dead")]
     if skipped:
-        return result(ERROR, 0.0, t("核心（kernel）在執行這些儲存格之前或期間停止了，這題無法評分",
-                                    "the kernel died before or while running these cells, so this could not be graded"))
+        return result(ERROR, 0.0, Reason("judge.kernel_died"))
     exp = None
     if kind.needs_reference:
         if expected is None:
-            return result(ERROR, 0.0, t("沒有參考解的預期值", "no expected values from the reference"))
+            return result(ERROR, 0.0, Reason("judge.no_expected"))
         exp = {role: expected.get(probe_id(q, c, role)) for role in roles}
         if any(v is None for v in exp.values()):
-            return result(ERROR, 0.0, t("參考解缺少這個檢查的值", "the reference has no value for this check"))
+            return result(ERROR, 0.0, Reason("judge.reference_missing"))
     ctx = Context(spec=c, lang=lang, region=region, got=got, expected=exp, all_events=ex.events)
     try:
         v = kind.judge(ctx)
     except Exception as e:  # a bug in one check must not stop the others
         where = traceback.extract_tb(e.__traceback__)[-1]
-        return result(ERROR, 0.0, f"internal grader error in check {c.name} ({type(e).__name__}: {e} at "
-                                  f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno})")
-    message = v.message
+        return result(ERROR, 0.0, Reason("judge.internal_error", check=c.name, error=f"{type(e).__name__}: {e}",
+                                         where=f"{where.filename.rsplit('/', 1)[-1]}:{where.lineno}"))
+    reason = v.reason
     lost_before = [i for i in ex.restarts if i < indices[0]]
-    if v.status == FAIL and lost_before and ("NameError" in message or any(r.ename == "NameError" for r in region.runs)):
-        n = lost_before[-1] + 1
-        return result(ERROR, 0.0, t(f"核心（kernel）在第 {n} 個儲存格停止了；之後在新的核心中繼續執行，但這題用到之前定義的變數，所以無法評分",
-                                    f"the kernel was lost at cell {n}; the rest ran in a fresh kernel, but this relies on "
-                                    f"variables defined before that, so it could not be graded"))
+    if v.status == FAIL and lost_before and (_mentions(reason, "NameError") or any(r.ename == "NameError" for r in region.runs)):
+        return result(ERROR, 0.0, Reason("judge.lost_before", cell=lost_before[-1] + 1))
     if v.status == FAIL:
         errs = [r for r in region.runs if r.status == "error"]
-        if errs and not _mentions(message, errs[0].ename) and c.kind != "exception" \
+        if errs and not _mentions(reason, errs[0].ename) and c.kind != "exception" \
                 and rubric.anchors[c.cell].scope is None:
             r = errs[0]
-            message += t(f"（第 {r.index + 1} 個儲存格引發 {r.ename}: {r.evalue[:160]}）",
-                         f" (cell {r.index + 1} raised {r.ename}: {r.evalue[:160]})")
-    return result(v.status, max(0.0, min(1.0, v.fraction)), message)
+            reason = Reason("judge.cell_raised", message=reason, cell=r.index + 1, ename=r.ename, evalue=r.evalue[:160])
+    return result(v.status, max(0.0, min(1.0, v.fraction)), reason)
 
 
 def _first_line(source: str) -> str:
@@ -157,27 +156,6 @@ def _first_line(source: str) -> str:
     return f"`{line[:40]}{'…' if len(line) > 40 else ''}`"
 
 
-def _mentions(message: str, ename: str) -> bool:
-    return bool(ename) and ename in message
-
-
-_LOST = {
-    "the kernel died before this was captured": "核心（kernel）在擷取這個值之前就停止了",
-    "the kernel died while running this cell": "核心（kernel）在執行這個儲存格時停止了",
-    "the kernel died while the grader was reading values": "核心（kernel）在讀取值時停止了",
-    "the notebook ran out of time before this was captured": "整本筆記本的執行時間用完了，這個值沒有被擷取",
-    "reading the values took longer than the time limit": "讀取值的時間超過了限制（你的函式是否在某些輸入上無窮迴圈？）",
-    "the cell ran past its time limit and ignored the interrupt; the kernel was stopped":
-        "儲存格超過時間限制且忽略中斷，核心（kernel）已被停止",
-    "the kernel sent malformed messages (was something in it patched?); it was stopped":
-        "核心（kernel）送出格式錯誤的訊息（是否修改了其中的模組？），已被停止",
-}
-
-
-def _translate_lost(msg: str, lang: str) -> str:
-    if not lang.startswith("zh"):
-        return msg
-    for en, zh in _LOST.items():
-        if msg.startswith(en):
-            return zh + msg[len(en):]
-    return msg
+def _mentions(reason: Reason | None, ename: str) -> bool:
+    """The reason already names the error (the English wording holds what every wording holds)."""
+    return bool(ename) and reason is not None and ename in render(reason, "en")

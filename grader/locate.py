@@ -54,7 +54,8 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
-from .model import Anchor, Edition, Text
+from .messages import Reason
+from .model import Anchor, Edition
 
 PHRASE_ALONE = 3  # distinct key phrases that make a restated question a marker on its own
 PHRASE_WITH_NUMBER = 2  # distinct key phrases that override a marker's number
@@ -125,9 +126,9 @@ def _text(src) -> str:
 @dataclass
 class Segmentation:
     found: dict[str, list[int]] = field(default_factory=dict)  # anchor id -> cell indices
-    missing: dict[str, Text] = field(default_factory=dict)  # anchor id -> what was looked for
-    fallback: dict[str, Text] = field(default_factory=dict)  # anchors found only by the fallback
-    not_applicable: dict[str, Text] = field(default_factory=dict)  # exercises the edition lacks
+    missing: dict[str, Reason] = field(default_factory=dict)  # anchor id -> what was looked for
+    fallback: dict[str, Reason] = field(default_factory=dict)  # anchors found only by the fallback
+    not_applicable: dict[str, Reason] = field(default_factory=dict)  # exercises the edition lacks
     parts: dict[str, dict[int, str]] = field(default_factory=dict)  # anchor -> cell -> its slice
     edition: str = ""
     exercises_start: int | None = None  # first cell of the exercise area
@@ -152,7 +153,7 @@ class _Marker:
 
 
 def locate(anchors: dict[str, Anchor], cells: list[Cell], editions: tuple[Edition, ...] = ()
-           ) -> tuple[dict[str, list[int]], dict[str, Text]]:
+           ) -> tuple[dict[str, list[int]], dict[str, Reason]]:
     """anchor id -> indices of its cells; and anchor id -> what was looked for, when not found."""
     s = segment(anchors, cells, editions)
     return s.found, s.missing
@@ -175,7 +176,7 @@ def segment(anchors: dict[str, Anchor], cells: list[Cell], editions: tuple[Editi
         start = 0
         if a.after:
             if a.after not in out.found:
-                out.missing[a.id] = _looked_for(a, Text(f"（因為找不到它前面的 {a.after}）", f" (because {a.after}, which it follows, was not found)"))
+                out.missing[a.id] = _looked_for(a, after=a.after)
                 continue
             start = max(i for i in out.found[a.after] if cells[i].kind == "code") if any(
                 cells[i].kind == "code" for i in out.found[a.after]) else out.found[a.after][-1]
@@ -527,16 +528,12 @@ def _segment_exercises(anchors: dict[str, Anchor], cells: list[Cell], editions: 
             out.found[aid] = sorted(listed[aid])
             continue
         if aid in lacks and evidence > 0:
-            out.not_applicable[aid] = Text(
-                f"這一題不在你使用的版本（{edition.title or edition.id}）的練習中，不計分",
-                f"this exercise is not in the edition you worked from ({edition.title or edition.id}): not counted")
+            out.not_applicable[aid] = Reason("locate.not_in_edition", edition=edition.title or edition.id)
             continue
         if pool:
             out.found[aid] = sorted(set(pool + listed.get(aid, [])))
-            where = Text("練習標題之後", "after the exercises heading") if start is not None else Text("本節之後", "after the section")
-            out.fallback[aid] = Text(f"沒有找到這題的標記（標題、編號或題目文字）；看的是{where.zh}沒有被其他題認領的儲存格",
-                                     f"no marker found for this exercise (heading, number or question text); looked at the cells "
-                                     f"{where.en} that no other exercise claimed")
+            where = Reason("locate.after_heading") if start is not None else Reason("locate.after_section")
+            out.fallback[aid] = Reason("locate.fallback", where=where)
             continue
         out.missing[aid] = _looked_for(a, edition=edition.id)
 
@@ -603,17 +600,16 @@ def _matches(a: Anchor, source: str) -> bool:
         re.search(p, source, re.MULTILINE) for p in a.exclude)
 
 
-def _looked_for(a: Anchor, extra: Text = Text("", ""), edition: str = "") -> Text:
-    zh, en = [f"標籤 {a.tag!r} 的儲存格"], [f"a cell tagged {a.tag!r}"]
+def _looked_for(a: Anchor, after: str | None = None, edition: str = "") -> Reason:
+    looked = [Reason("locate.tagged", tag=repr(a.tag))]
     if a.patterns:
-        zh.append("符合 " + " 與 ".join(f"`{p}`" for p in a.patterns) + " 的程式碼儲存格")
-        en.append("a code cell matching " + " and ".join(f"`{p}`" for p in a.patterns))
+        looked.append(Reason("locate.pattern", patterns=[f"`{p}`" for p in a.patterns]))
     n = a.number_in(edition) if edition else a.exercise
     if a.exercise is not None or a.numbers:
-        zh.append(f"「練習 {n}」的標題、編號或題目文字" if n else "題目文字")
-        en.append(f"an 'Exercise {n}' / '練習 {n}' heading, number or the question's text" if n else "the question's text")
-    return Text("找不到這題的儲存格：找過" + "、".join(zh) + extra.zh,
-                "could not find the cells for this: looked for " + ", ".join(en) + extra.en)
+        looked.append(Reason("locate.exercise", n=n) if n else Reason("locate.question_text"))
+    if after:
+        return Reason("locate.not_found_after", looked=looked, after=after)
+    return Reason("locate.not_found", looked=looked)
 
 
 def prose(source: str, kind: str) -> str:

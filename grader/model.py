@@ -122,10 +122,15 @@ class Rubric:
     editions: tuple[Edition, ...] = ()
     packages: tuple[str, ...] = ()  # what students' notebooks may import (the course's environment)
     notebook: str = ""  # the file name students hand in (and `grader release` writes)
+    messages: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> code -> wording (the rubric's own)
 
     def checks(self):
         for q in self.questions:
             yield from ((q, c) for c in q.checks)
+
+    def languages(self) -> tuple[str, ...]:
+        """The languages results can be worded in: the built-in ones and those of ``messages``."""
+        return tuple(dict.fromkeys(LANGS + tuple(self.messages)))
 
 
 @dataclass
@@ -160,15 +165,15 @@ class Execution:
     located: dict[str, list[int]] = field(default_factory=dict)  # anchor id -> cell indices
     not_found: dict[str, str] = field(default_factory=dict)  # anchor id -> what was looked for
     captures: dict[str, Any] = field(default_factory=dict)  # probe id -> decoded payload
-    probe_errors: dict[str, tuple[str, str]] = field(default_factory=dict)  # probe id -> (status, msg)
+    probe_errors: dict[str, tuple[str, Any]] = field(default_factory=dict)  # probe id -> (status, Reason)
     sources: list[str] = field(default_factory=list)  # code-cell sources by notebook index
     markdown: list[str] = field(default_factory=list)  # markdown sources by notebook index
     kernel_died_at: int | None = None
     kernel_error: str = ""
     restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
     parts: dict[str, dict[int, str]] = field(default_factory=dict)  # anchor -> cell -> its slice (shared cells)
-    fallback: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: found only by the fallback
-    not_applicable: dict[str, Any] = field(default_factory=dict)  # anchor -> Text: not in this edition
+    fallback: dict[str, Any] = field(default_factory=dict)  # anchor -> Reason: found only by the fallback
+    not_applicable: dict[str, Any] = field(default_factory=dict)  # anchor -> Reason: not in this edition
     events: list[dict[str, Any]] = field(default_factory=list)  # what the code did (events.py), in order, each with its "cell"
     seconds: float = 0.0
 
@@ -179,8 +184,9 @@ class CheckResult:
     status: str
     score: float
     max_score: float
-    message: str
+    message: str  # the reason worded in the run's language (messages/), with the rubric's hint
     visibility: str
+    reason: dict[str, Any] | None = None  # {code, params}: why, for formats to decide by (messages/)
 
 
 @dataclass

@@ -64,7 +64,10 @@ def load_check_kinds() -> None:
             raise InputError(f"plug-in {ep.name} = {ep.value} ({CHECK_GROUP}) is not a CheckKind subclass with a kind")
         if obj.kind in REGISTRY and type(REGISTRY[obj.kind]) is not obj:
             raise InputError(f"plug-in {ep.name} = {ep.value} ({CHECK_GROUP}): kind {obj.kind!r} is already defined")
-        register(obj)
+        try:
+            register(obj)
+        except ValueError as e:  # its own message codes are malformed
+            raise InputError(f"plug-in {ep.name} = {ep.value} ({CHECK_GROUP}): {e}") from None
 
 
 def get_format(name: str) -> Format:

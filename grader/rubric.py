@@ -182,9 +182,10 @@ def load(path: str | Path | None = None) -> Rubric:
 def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     r = _Reader(shown)
     top = r.mapping(doc, 1, "", {"assignment": 1, "lang": 1, "seed": 1, "reference": 1, "notebook": 1, "packages": 1,
-                                 "limits": 1, "editions": 1, "cells": 1, "questions": 1})
+                                 "limits": 1, "editions": 1, "cells": 1, "questions": 1, "messages": 1})
     assignment = r.get(top, "assignment", "", str, required=True)
-    lang = r.get(top, "lang", "", str, default="zh-TW", choices=LANGS)
+    messages = _messages(r, top)
+    lang = r.get(top, "lang", "", str, default="zh-TW", choices=tuple(dict.fromkeys(LANGS + tuple(messages))))
     notebook = r.get(top, "notebook", "", str, default="")
     if notebook and (Path(notebook).name != notebook or not notebook.endswith(".ipynb")):
         r.fail(top.lines["notebook"], "notebook", f"expected a file name ending in .ipynb, got {notebook!r}")
@@ -214,7 +215,48 @@ def _build(doc: Any, path: Path, shown: str, digest: str) -> Rubric:
     return Rubric(path=shown, assignment=assignment, lang=lang, seed=seed, reference=str(reference),
                   limits=limits, anchors=anchors, questions=tuple(questions), digest=digest,
                   editions=tuple(editions.values()), packages=packages,
-                  notebook=notebook or Path(reference).name)
+                  notebook=notebook or Path(reference).name, messages=messages)
+
+
+def _any(value: Any) -> dict:
+    """Every key allowed (a mapping whose keys are data: languages, codes)."""
+    return value if isinstance(value, _Map) else {}
+
+
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _messages(r: _Reader, top: _Map) -> dict[str, dict[str, str]]:
+    """``messages: {lang: {code: template}}``: the rubric's own wording of result messages, or a
+    language of its own (codes it leaves out are worded in English). Each code must exist and
+    each template may use only that code's parameters."""
+    from . import messages as M
+
+    if "messages" not in top:
+        return {}
+    m = r.mapping(top["messages"], top.lines["messages"], "messages", _any(top["messages"]))
+    known = M.known_codes()
+    out: dict[str, dict[str, str]] = {}
+    for lang in m:
+        if not isinstance(lang, str) or not LANG_RE.match(lang):
+            r.fail(m.lines[lang], f"messages.{lang}", "expected a language tag such as ja, fr or zh-HK")
+        table = r.mapping(m[lang], m.lines[lang], f"messages.{lang}", _any(m[lang]))
+        out[lang] = {}
+        for code in table:
+            key = f"messages.{lang}.{code}"
+            if code not in known:
+                r.fail(table.lines[code], key, "unknown message code (the codes are in grader/messages/en.yaml)")
+            tmpl = r.get(table, code, f"messages.{lang}", str)
+            try:
+                names = M.placeholders(tmpl)
+            except ValueError as e:
+                r.fail(table.lines[code], key, f"malformed template: {e}")
+            allowed = M.placeholders(M.template(code, "en"))
+            if names - allowed:
+                r.fail(table.lines[code], key, f"unknown placeholder {{{sorted(names - allowed)[0]}}} "
+                                               f"(this code has: {', '.join('{' + n + '}' for n in sorted(allowed)) or 'none'})")
+            out[lang][code] = tmpl
+    return out
 
 
 MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

@@ -9,7 +9,16 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.locate import cells_of, locate, prose, segment
+from grader.messages import render
 from grader.model import Anchor
+
+
+def en(reason) -> str:
+    return render(reason, "en")
+
+
+def zh(reason) -> str:
+    return render(reason, "zh-TW")
 
 # pattern anchors of every form (the bundled rubric now finds the section by scope)
 PATTERNS = {a.id: a for a in (
@@ -144,7 +153,7 @@ def test_question_text_beats_the_number_d2l_en_1_0(rubric):
     assert s.edition == "d2l-en-1.0"
     assert s.found["ex5"] == [S + 7, S + 8]  # the sin exercise, though numbered 4, and not the 5th
     assert "ex4" in s.not_applicable and "ex4" not in s.found
-    assert "1.0" in s.not_applicable["ex4"].en
+    assert "1.0" in en(s.not_applicable["ex4"])
 
 
 def test_numbers_follow_the_edition_from_the_answers_code(rubric):
@@ -201,7 +210,7 @@ def test_all_answers_after_one_heading_fall_back_with_a_flag(rubric):
     s = seg(rubric, *cells)
     for n in range(1, 6):
         assert s.found[f"ex{n}"] == list(range(S + 1, S + 6))
-        assert "no marker found" in s.fallback[f"ex{n}"].en and "沒有找到" in s.fallback[f"ex{n}"].zh
+        assert "no marker found" in en(s.fallback[f"ex{n}"]) and "沒有找到" in zh(s.fallback[f"ex{n}"])
 
 
 def test_no_markers_at_all_fall_back_to_the_cells_after_the_section(rubric):
@@ -210,7 +219,7 @@ def test_no_markers_at_all_fall_back_to_the_cells_after_the_section(rubric):
     assert s.exercises_start is None
     for n in range(1, 6):
         assert s.found[f"ex{n}"] == list(range(S, S + 5)) and f"ex{n}" in s.fallback
-        assert "after the section" in s.fallback[f"ex{n}"].en
+        assert "after the section" in en(s.fallback[f"ex{n}"])
 
 
 def test_marker_cells_are_not_in_the_fallback(rubric):
@@ -239,9 +248,9 @@ def test_exercises_end_at_the_next_section_heading(rubric):
 
 def test_not_found_says_what_was_looked_for(rubric):
     found, missing = locate({**PATTERNS, **rubric.anchors}, nb(), rubric.editions)
-    assert "cell1" in missing and "torch\\.arange" in missing["cell1"].en
-    assert "because cell1" in missing["cell2"].en
-    assert "Exercise 5" in missing["ex5"].en and "練習 5" in missing["ex5"].zh
+    assert "cell1" in missing and "torch\\.arange" in en(missing["cell1"])
+    assert "because cell1" in en(missing["cell2"])
+    assert "Exercise 5" in en(missing["ex5"]) and "練習 5" in zh(missing["ex5"])
 
 
 def test_prose_of_code_is_comments_and_strings():

@@ -9,7 +9,7 @@ from .conftest import ROOT, run_cli
 REFERENCE = ROOT / "grader" / "assignments" / "d2l-autograd" / "reference.ipynb"
 
 PLUGIN = '''
-from grader.checks.base import CheckKind, Param, failed, passed
+from grader.checks.base import CheckKind, Param, Reason, failed, passed
 from grader.model import Text
 from grader.plugins import Format
 
@@ -18,10 +18,12 @@ class CountsCells(CheckKind):
     kind = "counts_cells"
     summary = Text("數儲存格", "counts cells")
     params = {"at_least": Param(int, required=True)}
+    messages = {"en": {"counts_cells.too_few": "only {count} code cells"},
+                "zh-TW": {"counts_cells.too_few": "只有 {count} 個程式碼儲存格"}}
 
     def judge(self, ctx):
         n = len(ctx.region.code)
-        return passed() if n >= ctx.p("at_least") else failed(ctx.t(f"只有 {n} 個", f"only {n} code cells"))
+        return passed() if n >= ctx.p("at_least") else failed(Reason("counts_cells.too_few", count=n))
 
 
 class Tsv(Format):
@@ -46,6 +48,14 @@ questions:
         cell: everything
         at_least: 1
         points: 10
+      - name: very-many
+        kind: counts_cells
+        cell: everything
+        at_least: 1000
+        points: 5
+messages:
+  en:
+    counts_cells.too_few: "{count} code cells are too few"
 '''
 
 
@@ -72,7 +82,14 @@ def test_a_kind_and_a_format_from_entry_points(tmp_path):
                    "--format", f"tsv={tmp_path / 'scores.tsv'}", "--format", f"json={tmp_path / 'all.json'}", env=env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "scores.tsv").read_text() == "reference\t10\n"
-    assert json.loads((tmp_path / "all.json").read_text())[0]["score"] == 10
+    result = json.loads((tmp_path / "all.json").read_text())[0]
+    assert result["score"] == 10
+    many = result["questions"][0]["checks"][1]
+    assert many["reason"]["code"] == "counts_cells.too_few"  # the plug-in's own code, worded by the rubric
+    assert many["message"] == f"{many['reason']['params']['count']} code cells are too few"
+    proc = run_cli("check", str(REFERENCE), "--rubric", str(rubric), "--no-sandbox", "--json", "--lang", "zh-TW", env=env)
+    checks = json.loads(proc.stdout)["questions"][0]["checks"]
+    assert checks[1]["message"] == f"只有 {checks[1]['reason']['params']['count']} 個程式碼儲存格"  # the plug-in's zh-TW
 
 
 def test_unknown_format_and_broken_plugin_are_one_line_errors(tmp_path):

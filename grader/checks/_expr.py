@@ -6,7 +6,7 @@ import ast
 from .. import expr, pyast
 
 from .. import capture
-from .base import Context, Param
+from .base import Param, Reason
 
 
 def kernel_expr_param() -> Param:
@@ -20,11 +20,10 @@ def validate_kernel_expr(params, fail, key: str = "expr") -> None:
         fail(key, f"not a valid Python expression: {params[key]!r} ({e.msg})")
 
 
-def describe_error(ctx: Context, expr: str, e: capture.CaptureError) -> str:
+def describe_error(expr: str, e: capture.CaptureError) -> Reason:
     if e.ename == "NameError":
-        return ctx.t(f"找不到 {expr}：這個變數沒有定義（{e.evalue}）",
-                     f"could not find {expr}: it is not defined ({e.evalue})")
-    return ctx.t(f"無法取得 {expr}：{e}", f"could not get {expr}: {e}")
+        return Reason("capture.not_defined", expr=expr, error=e.evalue)
+    return Reason("capture.failed", expr=expr, error=str(e))
 
 
 def with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> ast.Expression:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..model import Text
-from .base import REGISTRY, CheckKind, Context, Param, Verdict, failed, register
+from .base import REGISTRY, CheckKind, Context, Param, Reason, Verdict, failed, register
 
 
 @register
@@ -50,11 +50,12 @@ class AnyOf(CheckKind):
         params["of"] = subs
 
     def judge(self, ctx: Context) -> Verdict:
-        messages = []
+        reasons = []
         for sub in ctx.p("of"):
             spec = dataclasses.replace(ctx.spec, kind=sub["kind"], params=sub["params"])
             v = REGISTRY[sub["kind"]].judge(dataclasses.replace(ctx, spec=spec))
             if v.status == "pass":
                 return v
-            messages.append(v.message)
-        return failed(ctx.t("沒有一個條件成立：", "none of the ways holds: ") + "; ".join(m for m in messages if m))
+            if v.reason is not None:
+                reasons.append(v.reason)
+        return failed(Reason("any_of.none", reasons=reasons))

@@ -10,12 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..i18n import say
+from ..messages import Reason, add_plugin_messages, as_reason, render
 from ..model import CellRun, CheckSpec, Text
 
 REGISTRY: dict[str, "CheckKind"] = {}
 
 
 def register(cls: type["CheckKind"]) -> type["CheckKind"]:
+    if cls.messages:  # a plug-in's own codes and their wordings
+        add_plugin_messages(cls.kind, cls.messages)
     REGISTRY[cls.kind] = cls()
     return cls
 
@@ -33,7 +36,18 @@ class Param:
 class Verdict:
     status: str  # pass | fail | error | manual
     fraction: float
-    message: str
+    reason: Reason | None = None  # why (a plug-in may give plain text: the ``text`` reason)
+
+    def __post_init__(self):
+        self.reason = as_reason(self.reason)
+
+    def text(self, lang: str = "en", overrides=None) -> str:
+        """The reason worded in ``lang`` by the catalogue (messages/)."""
+        return render(self.reason, lang, overrides)
+
+    @property
+    def message(self) -> str:
+        return self.text("en")
 
 
 @dataclass
@@ -68,6 +82,8 @@ class Context:
         return self.spec.visibility == "public"
 
     def t(self, zh: str, en: str) -> str:
+        """Plain wording for plug-ins that do not ship message codes (the built-in kinds return
+        ``Reason``s, worded by the catalogue)."""
         return say(self.lang, zh, en)
 
     def p(self, name: str) -> Any:
@@ -85,6 +101,7 @@ class CheckKind:
     review: bool = False  # an instructor reviews every answer: not found is `manual`, never `fail`
     reads_source: bool = False  # judges the cells' text (an edit no check of behaviour sees can matter)
     uses_events: bool = False  # judged on recorded events: a pass recorded before a lost cell stands
+    messages: dict[str, dict[str, str]] = {}  # a plug-in's own codes: {lang: {"<kind>.code": template}}
 
     def validate(self, params: dict[str, Any], fail: Fail) -> None:
         """Kind-specific checks beyond types (expressions, regexes...)."""
@@ -97,13 +114,13 @@ class CheckKind:
         raise NotImplementedError
 
 
-def passed(message: str = "") -> Verdict:
-    return Verdict("pass", 1.0, message)
+def passed(reason: Reason | str | None = None) -> Verdict:
+    return Verdict("pass", 1.0, reason)
 
 
-def failed(message: str, fraction: float = 0.0) -> Verdict:
-    return Verdict("fail", fraction, message)
+def failed(reason: Reason | str, fraction: float = 0.0) -> Verdict:
+    return Verdict("fail", fraction, reason)
 
 
-def errored(message: str) -> Verdict:
-    return Verdict("error", 0.0, message)
+def errored(reason: Reason | str) -> Verdict:
+    return Verdict("error", 0.0, reason)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
 
 
 @register
@@ -29,7 +29,7 @@ class ExpectedException(CheckKind):
             fail("match", f"bad regular expression: {e}")
 
     def judge(self, ctx: Context) -> Verdict:
-        t, want, pattern = ctx.t, ctx.p("raises"), ctx.p("match")
+        want, pattern = ctx.p("raises"), ctx.p("match")
         raised = []
         for ev in ctx.events:
             err = ev.get("error") if ev["kind"] in ("backward", "grad") else ev if ev["kind"] in ("error", "cell_error") else None
@@ -40,16 +40,10 @@ class ExpectedException(CheckKind):
                 return passed()
         printed = "\n".join(r.stream for r in ctx.region.runs)
         if pattern and re.search(pattern, printed):
-            return failed(t(f"輸出裡有這個錯誤訊息，但沒有任何程式碼真的引發 {want}：只印出文字不算，要讓程式碼執行到出錯（可以用 try/except 接住再印出）",
-                            f"the error message is in the output, but no code actually raised {want}: printing the text "
-                            f"does not count; run the code that fails (you may catch it with try/except and print it)"))
+            return failed(Reason("exception.printed_only", want=want))
         if raised:
             err = raised[0]
             if err["type"] != want and want not in err["mro"]:
-                return failed(t(f"引發的是 {err['type']}: {err['message'][:200]}，預期 {want}",
-                                f"raised {err['type']}: {err['message'][:200]}, expected {want}"))
-            return failed(t(f"引發了 {err['type']}，但訊息不是預期的：{err['message'][:200]}",
-                            f"raised {err['type']}, but not the expected message: {err['message'][:200]}"))
-        return failed(t(f"這些儲存格沒有引發預期的 {want}（不論有沒有被接住），所以看不到題目要觀察的錯誤",
-                        f"no code in these cells raised the expected {want} (caught or not), so the error the "
-                        f"exercise asks about is never shown"))
+                return failed(Reason("exception.wrong_type", type=err["type"], message=err["message"][:200], want=want))
+            return failed(Reason("exception.wrong_message", type=err["type"], message=err["message"][:200]))
+        return failed(Reason("exception.none", want=want))

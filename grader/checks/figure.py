@@ -15,7 +15,7 @@ from itertools import permutations
 
 from .. import events as E, expr
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
 
 
 @register
@@ -49,14 +49,13 @@ class Figure(CheckKind):
     def judge(self, ctx: Context) -> Verdict:
         import torch
 
-        t = ctx.t
         figs = [e for e in ctx.events if e["kind"] == "figure"]
         if not figs:
-            return failed(t("這些儲存格沒有畫出任何圖", "these cells drew no figure"))
+            return failed(Reason("figure.none"))
         curves = ctx.p("curves")
         wanted = [str(c["y"]) for c in curves]
         rtol, atol, min_points = ctx.p("rtol"), ctx.p("atol"), ctx.p("min_points")
-        best = None  # (how many curves matched by value, message) of the closest figure
+        best = None  # (how many curves matched by value, reason) of the closest figure
         produced_cache: dict[int, set[float]] = {}
         any_drawn = False
         matched_somewhere: set[str] = set()
@@ -82,31 +81,23 @@ class Figure(CheckKind):
                        if curves[i].get("autograd") and not _from(drawn[j][0]["y"], produced_cache[cell])]
                 if not bad:
                     return passed()
-                best = (len(wanted), t(
-                    f"畫出的 y ≈ {', '.join(bad)} 的值不是自動微分（backward）算出來的梯度：要畫的是 backward 之後 x.grad 的值，"
-                    f"不是用 cos、平移的 sin、差分或手打的數字算出的曲線",
-                    f"the curve drawn as y ≈ {', '.join(bad)} does not hold gradients autograd produced: plot the values "
-                    f"of x.grad after backward(), not a curve computed with cos, a shifted sin, finite differences or "
-                    f"typed-in numbers"))
+                best = (len(wanted), Reason("figure.not_autograd", curves=bad))
             if best is None or best[0] < len(wanted):
                 matched = [e for i, e in enumerate(wanted) if any(fits[i])]
                 matched_somewhere.update(matched)
                 missing = [e for e in wanted if e not in matched]
                 if missing:
-                    labels = ", ".join(repr(a["label"]) for a, _, _ in drawn[:6])
-                    msg = t(f"圖中 {len(drawn)} 條曲線（{labels}）沒有一條是 y ≈ {', '.join(missing)}",
-                            f"none of the {len(drawn)} curves drawn ({labels}) is y ≈ {', '.join(missing)}")
+                    labels = [repr(a["label"]) for a, _, _ in drawn[:6]]
+                    msg = Reason("figure.missing_curves", count=len(drawn), labels=labels, curves=missing)
                 else:
-                    msg = t(f"曲線 {', '.join(wanted)} 都畫了，但不是畫在同一張圖、同一組 x 上",
-                            f"the curves {', '.join(wanted)} are drawn, but not in one figure on the same x values")
+                    msg = Reason("figure.not_together", curves=wanted)
                 if best is None or len(matched) > best[0]:
                     best = (len(matched), msg)
         if best is not None and best[0] < len(wanted) and matched_somewhere == set(wanted):
-            return failed(t(f"曲線 {', '.join(wanted)} 都畫了，但不是畫在同一張圖、同一組 x 上",
-                            f"the curves {', '.join(wanted)} are drawn, but not in one figure on the same x values"))
+            return failed(Reason("figure.not_together", curves=wanted))
         if not any_drawn:
-            return failed(t(f"圖中沒有至少 {min_points} 個點的曲線", f"the figure has no curve with at least {min_points} points"))
-        return failed(best[1] if best else t("圖中沒有預期的曲線", "the figure does not show the expected curves"))
+            return failed(Reason("figure.too_few_points", min_points=min_points))
+        return failed(best[1] if best else Reason("figure.not_expected"))
 
 
 def _same_x(a, b) -> bool:

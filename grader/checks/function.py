@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import capture, expr
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
 from ._trace import trace_requests
 
 # seconds: one call on a hidden input (the book's f takes milliseconds), and all of them
@@ -40,17 +40,17 @@ def draw_inputs(specs: list[dict], seed: int) -> list[dict]:
     return out
 
 
-def _describe(spec: dict) -> Text:
+def _describe(spec: dict) -> Reason:
     shape = spec.get("shape", [])
-    kind = {0: ("純量", "scalar"), 1: ("向量", "vector")}.get(len(shape), ("矩陣", "matrix") if len(shape) == 2 else ("張量", "tensor"))
-    sign = {"negative": ("，總和 < 0", ", sum < 0"), "positive": ("，總和 > 0", ", sum > 0")}.get(spec.get("sign", "any"), ("", ""))
+    kind = {0: "function.scalar", 1: "function.vector"}.get(len(shape), "function.matrix" if len(shape) == 2 else "function.tensor")
+    sign = {"negative": Reason("function.sum_negative"), "positive": Reason("function.sum_positive")}.get(spec.get("sign", "any"), "")
     scale = float(spec.get("scale", 1.0))
-    size = ("", "")
+    size = ""
     if scale <= 1e-2:
-        size = ("，很小的值", ", tiny values")
+        size = Reason("function.tiny")
     elif scale >= 1e2 / 2:
-        size = ("，很大的值", ", large values")
-    return Text(f"{kind[0]} {tuple(shape)}{sign[0]}{size[0]}", f"{kind[1]} {tuple(shape)}{sign[1]}{size[1]}")
+        size = Reason("function.large")
+    return Reason("function.describe", kind=Reason(kind), shape=str(tuple(shape)), sign=sign, size=size)
 
 
 @register
@@ -102,40 +102,36 @@ class FunctionOnInputs(CheckKind):
 
         from ._expr import with_default_tolerance
 
-        t = ctx.t
         payload = ctx.got.get("trace") or {}
         hidden = payload.get("hidden") if isinstance(payload, dict) else None
         if not isinstance(hidden, dict) or hidden.get("type") != "calls":
             why = str((hidden or {}).get("evalue", "")) if isinstance(hidden, dict) else ""
-            return failed(t(f"找不到你的函式：這些儲存格沒有呼叫筆記本裡定義的函式（{why}）",
-                            f"your function was not found: these cells call no function the notebook defined ({why})"))
+            return failed(Reason("function.not_found", why=why))
         name = str(hidden.get("function", "?"))[:60]
         results = hidden.get("results") or []
         specs = ctx.p("inputs")
         if not isinstance(results, list) or len(results) != len(specs):
-            return failed(t("函式的結果數目不對", "wrong number of results from the function"))
+            return failed(Reason("function.result_count"))
         drawn = draw_inputs(specs, ctx.p("seed"))
         tree = with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
         wrong, paths, completed = [], set(), 0
         for i, (r, s, d) in enumerate(zip(results, specs, drawn)):
-            label = _describe(s)
-            label = t(f"輸入 {i + 1}（{label.zh}）", f"input {i + 1} ({label.en})")
+            label = Reason("function.input", i=i + 1, describe=_describe(s))
             if not isinstance(r, dict):
-                wrong.append(f"{label}: ?")
+                wrong.append(Reason("function.unknown", input=label))
                 continue
             if r.get("timeout"):
                 paths.add("timeout")  # never ending on some inputs only is behaviour that depends on the input too
-                wrong.append(t(f"{label}：{TIME_LIMIT:g} 秒內沒有結束（無窮迴圈？）",
-                               f"{label}: did not finish within {TIME_LIMIT:g} s (an endless loop?)"))
+                wrong.append(Reason("function.timeout", input=label, limit=TIME_LIMIT))
                 continue
             if "skipped" in r:
-                wrong.append(t(f"{label}：時間用完，沒有執行", f"{label}: not run, out of time"))
+                wrong.append(Reason("function.skipped", input=label))
                 continue
             if "error" in r:
                 err = r["error"] if isinstance(r["error"], dict) else {}
                 paths.add(f"raised {err.get('ename')}")
-                wrong.append(t(f"{label}：{name} 引發 {err.get('ename')}: {str(err.get('evalue'))[:120]}",
-                               f"{label}: {name} raised {err.get('ename')}: {str(err.get('evalue'))[:120]}"))
+                wrong.append(Reason("function.raised", input=label, name=name, ename=str(err.get("ename")),
+                                    evalue=str(err.get("evalue"))[:120]))
                 continue
             paths.add(str(r.get("path")))
             completed += 1
@@ -143,41 +139,34 @@ class FunctionOnInputs(CheckKind):
                 y = capture.value(r.get("value"))
                 grad = capture.value(r.get("grad"))
             except capture.CaptureError as err:
-                wrong.append(f"{label}: {err}")
+                wrong.append(Reason("function.capture_error", input=label, error=str(err)))
                 continue
             if not isinstance(y, torch.Tensor):
-                wrong.append(t(f"{label}：{name} 沒有回傳張量", f"{label}: {name} returned no tensor"))
+                wrong.append(Reason("function.no_tensor", input=label, name=name))
                 continue
             if not isinstance(grad, torch.Tensor):
-                wrong.append(t(f"{label}：自動微分沒有給 x 梯度（輸出沒有經由計算圖依賴輸入）",
-                               f"{label}: autograd gave x no gradient (the output does not depend on the input through the graph)"))
+                wrong.append(Reason("function.no_grad", input=label))
                 continue
             x = torch.tensor(d["values"], dtype=grad.dtype if grad.is_floating_point() else torch.float64)
             if grad.shape != x.shape:
-                wrong.append(t(f"{label}：梯度的形狀 {tuple(grad.shape)} 與輸入不同", f"{label}: the gradient's shape {tuple(grad.shape)} differs from the input's"))
+                wrong.append(Reason("function.grad_shape", input=label, shape=str(tuple(grad.shape))))
                 continue
             x.grad = grad.to(x.dtype)
             try:
                 ok = expr._truth(expr.evaluate(tree, {"x": x, "y": y}))
             except Exception as err:
                 ok = False
-                wrong.append(t(f"{label}：無法計算 {ctx.p('expect')}（{str(err)[:100]}）",
-                               f"{label}: could not evaluate {ctx.p('expect')} ({str(err)[:100]})"))
+                wrong.append(Reason("function.eval_error", input=label, expect=ctx.p("expect"), error=str(err)[:100]))
                 continue
             if not ok:
-                wrong.append(t(f"{label}：{ctx.p('expect')} 不成立", f"{label}: {ctx.p('expect')} does not hold"))
+                wrong.append(Reason("function.not_hold", input=label, expect=ctx.p("expect")))
         n = len(specs)
         need = ctx.p("min_paths")
         if need and completed and len(paths) < need:
-            return failed(t(f"{name} 在所有隱藏輸入上都走同一條路徑：它的控制流不隨輸入而變（例如直接寫死結果的公式），"
-                            "所以沒有示範梯度如何穿過控制流",
-                            f"{name} took the same path on every hidden input: its control flow does not depend on the input "
-                            "(e.g. a formula with the result written in), so it does not show gradients through control flow"))
+            return failed(Reason("function.one_path", name=name))
         if wrong:
-            return failed(t(f"{name} 在 {len(wrong)} / {n} 個隱藏輸入上不對：", f"{name} is wrong on {len(wrong)} of {n} hidden inputs: ")
-                          + " | ".join(wrong[:3]), (n - len(wrong)) / n)
-        how = {"autograd": t("（自動微分所求導的函式）", " (the function autograd differentiated)"),
-               "called": t("（這些儲存格呼叫的函式）", " (the function these cells called)"),
-               "name": ""}.get(str(hidden.get("found_by")), "")
-        return passed(t(f"{name}{how} 在 {n} 個隱藏輸入上都成立，走了 {len(paths)} 條不同的路徑",
-                        f"{name}{how} holds on all {n} hidden inputs, taking {len(paths)} different paths"))
+            return failed(Reason("function.wrong", name=name, count=len(wrong), total=n, problems=wrong[:3]),
+                          (n - len(wrong)) / n)
+        how = {"autograd": Reason("function.by_autograd"), "called": Reason("function.by_call")}.get(
+            str(hidden.get("found_by")), "")
+        return passed(Reason("function.passed", name=name, how=how, total=n, paths=len(paths)))

@@ -21,7 +21,7 @@ import ast
 
 from .. import events as E, expr
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
 from ._expr import exact_variant as _exact_variant, short as _short, with_default_tolerance as _with_default_tolerance
 
 WHERE_NAMES = {"leaf", "out", "gradient_arg", "retain_graph", "create_graph"}
@@ -62,7 +62,6 @@ class Gradient(CheckKind):
                 fail(key, str(e))
 
     def judge(self, ctx: Context) -> Verdict:
-        t = ctx.t
         where = _with_default_tolerance(expr.parse(ctx.p("where")), ctx.p("rtol"), ctx.p("atol"))
         expect = _with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
         api = ctx.p("api")
@@ -73,8 +72,8 @@ class Gradient(CheckKind):
             after = _with_default_tolerance(expr.parse(ctx.p("after")), ctx.p("rtol"), ctx.p("atol"))
             first = next((k for k, ev in enumerate(calls) if any(_holds(after, env) for env in _envs(ev))), None)
             if first is None:
-                return failed(t(f"找不到先前符合 {ctx.p('after')} 的反向傳播", f"no earlier backward call with {ctx.p('after')}")
-                              if ctx.reveal else t("找不到題目要的前一步計算", "the computation this one follows was not found"))
+                return failed(Reason("gradient.no_after", after=ctx.p("after"))
+                              if ctx.reveal else Reason("gradient.no_after_hidden"))
             calls = calls[first + 1:]
         if ctx.p("before") is not None:
             until = _with_default_tolerance(expr.parse(ctx.p("before")), ctx.p("rtol"), ctx.p("atol"))
@@ -92,57 +91,45 @@ class Gradient(CheckKind):
         for ev in by_hand:
             env = _hand_env(ev)
             if env is not None and _holds(where, env) and _holds(expect, env):
-                return failed(t("這個梯度是手動指定的（x.grad = …），不是自動微分算出來的：必須呼叫 backward()（或 torch.autograd.grad）讓 PyTorch 計算它",
-                                "this gradient was set by hand (x.grad = ...), not computed by autograd: call backward() "
-                                "(or torch.autograd.grad) and let PyTorch compute it"))
+                return failed(Reason("gradient.by_hand"))
         if near is not None:
             env, ev = near
             if ctx.reveal:
-                found = t(f"找到的反向傳播：輸入 = {_short(env['leaf'])}，輸出 = {_short(env['out'])}，得到的梯度 = {_short(env['grad'])}",
-                          f"the backward call found: input = {_short(env['leaf'])}, output = {_short(env['out'])}, "
-                          f"gradient = {_short(env['grad'])}")
+                leaf, out, grad = _short(env["leaf"]), _short(env["out"]), _short(env["grad"])
                 if env["before"] is not None and bool((env["before"] != 0).any()):
-                    found += t(f"（呼叫前 .grad 已是 {_short(env['before'])}：梯度會累加，忘了先清零？）",
-                               f" (its .grad was already {_short(env['before'])} before the call: gradients "
-                               f"accumulate; forgot to zero it?)")
-                return failed(t(f"不符合 {ctx.p('expect')}。{found}", f"{ctx.p('expect')} does not hold. {found}"))
-            return failed(t("在預期的輸入上有反向傳播，但得到的梯度不對", "a backward call reached the expected input, "
-                            "but the gradient it produced is not the expected one"))
+                    found = Reason("gradient.found_accumulated", input=leaf, output=out, gradient=grad,
+                                   before=_short(env["before"]))
+                else:
+                    found = Reason("gradient.found", input=leaf, output=out, gradient=grad)
+                return failed(Reason("gradient.wrong", expect=ctx.p("expect"), found=found))
+            return failed(Reason("gradient.wrong_hidden"))
         raised = [e for e in calls if "error" in e]
         if calls and len(raised) == len(calls):
             err = raised[-1]["error"]
-            return failed(t(f"反向傳播引發了 {err['type']}：{err['message'][:160]}",
-                            f"the backward call raised {err['type']}: {err['message'][:160]}"))
+            return failed(Reason("gradient.raised", type=err["type"], error=err["message"][:160]))
         if not calls:
             if by_hand:
-                return failed(t("沒有任何反向傳播（backward）執行，梯度是手動指定的（x.grad = …）",
-                                "no backward() ran here; the gradient was set by hand (x.grad = ...)"))
-            return failed(t("這些儲存格裡沒有執行任何 backward()（或 torch.autograd.grad）",
-                            "no backward() (or torch.autograd.grad) ran in these cells"))
+                return failed(Reason("gradient.hand_only"))
+            return failed(Reason("gradient.no_call"))
         if ctx.reveal:
-            msg = t(f"執行了 {len(calls)} 次反向傳播，但沒有一次是在符合 {ctx.p('where')} 的輸入上",
-                    f"{len(calls)} backward call(s) ran, but none reached an input with {ctx.p('where')}")
+            msg = Reason("gradient.not_reached", count=len(calls), where=ctx.p("where"))
         else:
-            msg = t(f"執行了 {len(calls)} 次反向傳播，但沒有一次是題目要的計算",
-                    f"{len(calls)} backward call(s) ran, but none was the computation asked for")
+            msg = Reason("gradient.not_reached_hidden", count=len(calls))
         if raised:
             err = raised[-1]["error"]
-            msg += t(f"；其中一次引發了 {err['type']}：{err['message'][:160]}",
-                     f"; one of them raised {err['type']}: {err['message'][:160]}")
+            msg = Reason("gradient.one_raised", message=msg, type=err["type"], error=err["message"][:160])
         return failed(msg)
 
-    def _note(self, ctx, expect, env) -> str:
+    def _note(self, ctx, expect, env) -> Reason | None:
         if not ctx.p("explain_eq"):
-            return ""
+            return None
         exact = _exact_variant(expect)
         try:
             if exact is not None and not expr._truth(expr.evaluate(exact, env)):
-                return ctx.t("成立（在容許誤差內）。注意：用 == 比較會得到 False，因為浮點數的捨入誤差；比較浮點張量請用 torch.allclose。",
-                             "holds within tolerance. Note: comparing with == gives False here because of "
-                             "floating-point rounding; compare float tensors with torch.allclose.")
+                return Reason("eq.within_tolerance")
         except Exception:
             pass
-        return ""
+        return None
 
 
 def _holds(tree: ast.Expression, env: dict) -> bool:

@@ -6,7 +6,7 @@ import ast
 
 from .. import capture, expr, pyast
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, errored, failed, passed, register
 from ._expr import describe_error, exact_variant, short as _short, with_default_tolerance
 
 
@@ -51,13 +51,12 @@ class Relation(CheckKind):
         return {"values": ("post", {"op": "values", "exprs": self._exprs(spec)})}
 
     def judge(self, ctx: Context) -> Verdict:
-        t = ctx.t
         env = {}
         for name, e in self._exprs(ctx.spec).items():
             try:
                 env[name] = capture.value(ctx.got["values"].get(name))
             except capture.CaptureError as err:
-                return failed(describe_error(ctx, e, err))
+                return failed(describe_error(e, err))
         tree = expr.parse(ctx.p("expr"))
         tree = with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
         shown = ctx.p("expr")
@@ -65,27 +64,22 @@ class Relation(CheckKind):
             ok = expr._truth(expr.evaluate(tree, env))
         except Exception as err:  # shape mismatch, missing grad... are the student's, not ours
             msg = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-            if "NoneType" in msg:
-                msg = t("有值是 None（例如還沒呼叫 backward()，所以 .grad 是 None）",
-                        "a value is None (e.g. backward() was not called, so .grad is None)")
-            return failed(t(f"無法計算 {shown}：{msg}", f"could not evaluate {shown}: {msg}"))
+            why = Reason("relation.none_value") if "NoneType" in msg else msg
+            return failed(Reason("relation.eval_error", expr=shown, error=why))
         if not ok:
-            return failed(t(f"{shown} 不成立", f"{shown} does not hold") + _why(tree, env, t))
-        note = ""
+            return failed(Reason("relation.not_hold", expr=shown, why=_why(tree, env)))
+        note = None
         if ctx.p("explain_eq"):
             exact = exact_variant(tree)
             try:
                 if exact is not None and not expr._truth(expr.evaluate(exact, env)):
-                    note = t("成立（在容許誤差內）。注意：用 == 比較會得到 False，因為浮點數的捨入誤差；"
-                             "比較浮點張量請用 torch.allclose。",
-                             "holds within tolerance. Note: comparing with == gives False here because of "
-                             "floating-point rounding; compare float tensors with torch.allclose.")
+                    note = Reason("eq.within_tolerance")
             except Exception:
                 pass
         return passed(note)
 
 
-def _why(tree: ast.Expression, env: dict, t) -> str:
+def _why(tree: ast.Expression, env: dict) -> Reason | str:
     """Which part of the relation failed, with the student's own values (never the reference's)."""
     terms = tree.body.values if isinstance(tree.body, ast.BoolOp) and isinstance(tree.body.op, ast.And) else [tree.body]
     for term in terms:
@@ -98,9 +92,8 @@ def _why(tree: ast.Expression, env: dict, t) -> str:
             try:
                 left, right = (expr.evaluate(ast.Expression(a), env) for a in term.args)
                 a_txt, b_txt = (ast.unparse(a) for a in term.args)
-                return t(f"：{a_txt} = {_short(left)}，{b_txt} = {_short(right)}",
-                         f": {a_txt} = {_short(left)}, {b_txt} = {_short(right)}")
+                return Reason("relation.allclose_values", a=a_txt, a_value=_short(left), b=b_txt, b_value=_short(right))
             except Exception:
                 return ""
-        return t(f"：{ast.unparse(term)} 為 False", f": {ast.unparse(term)} is False")
+        return Reason("relation.term_false", term=ast.unparse(term))
     return ""

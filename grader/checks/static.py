@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
 from ._trace import parse_source
 
 
@@ -123,46 +123,34 @@ class Static(CheckKind):
             fail("forbid", "a static check needs forbid, forbid_in, require or control_flow")
 
     def judge(self, ctx: Context) -> Verdict:
-        t = ctx.t
         trees = []
         for src in ctx.region.code:
             try:
                 trees.append(parse_source(src))
             except SyntaxError as e:
-                return failed(t(f"程式碼有語法錯誤（第 {e.lineno} 行：{e.msg}），無法分析",
-                                f"the code has a syntax error (line {e.lineno}: {e.msg}) and cannot be analysed"))
+                return failed(Reason("static.syntax", line=e.lineno, error=e.msg))
         module = ast.Module(body=[s for tr in trees for s in tr.body], type_ignores=[])
         if not [s for s in module.body if not _placeholder(s)]:
-            return failed(t("還沒有作答（只有空白或 raise NotImplementedError()）",
-                            "not answered yet (only blank code or raise NotImplementedError())"))
+            return failed(Reason("static.unanswered"))
         problems = []
         for name in ctx.p("forbid"):
             lines = _uses(module, name)
             if lines:
-                problems.append(t(f"不可以使用 {name}（出現在第 {', '.join(map(str, sorted(set(lines))[:5]))} 行）",
-                                  f"{name} must not be used (found on line {', '.join(map(str, sorted(set(lines))[:5]))})"))
+                problems.append(Reason("static.forbidden", name=name, lines=sorted(set(lines))[:5]))
         fi = ctx.p("forbid_in")
         if fi:
             lines = _reaches_calls(module, set(fi["names"]), set(fi["calls"]))
             if lines is None:
-                problems.append(t(f"沒有呼叫 {'、'.join(fi['calls'][:3])} 等，沒有可以檢查的內容",
-                                  f"none of {', '.join(fi['calls'][:3])}… is called, so there is nothing to check"))
+                problems.append(Reason("static.no_calls", calls=fi["calls"][:3]))
             elif lines:
-                shown = ", ".join(map(str, lines[:5]))
-                problems.append(t(f"{'、'.join(fi['names'])} 的結果被傳給了 {'、'.join(fi['calls'][:3])} 等（第 {shown} 行）",
-                                  f"the result of {', '.join(fi['names'])} is passed to {', '.join(fi['calls'][:3])}… (line {shown})"))
+                problems.append(Reason("static.reaches", names=list(fi["names"]), calls=fi["calls"][:3], lines=lines[:5]))
         for name in ctx.p("require"):
             if not _uses(module, name):
-                problems.append(t(f"程式碼中應該用到 {name}", f"the code should use {name}"))
+                problems.append(Reason("static.require", name=name))
         if ctx.p("control_flow"):
             found, fixed = _control_flow(module)
             if fixed:
-                problems.append(t("你定義的函式裡只有固定次數的迴圈（例如 for _ in range(3)）：它對每個輸入都一樣地執行，"
-                                  "不是隨資料而變的控制流；加上條件取決於輸入的 if 或 while",
-                                  "the only control flow in the function you defined is a loop over a fixed range (e.g. "
-                                  "for _ in range(3)): it runs the same way for every input, so it is not control flow that "
-                                  "depends on the data; add an if or a while whose condition depends on the input"))
+                problems.append(Reason("static.fixed_loop"))
             elif not found:
-                problems.append(t("你定義的函式裡沒有控制流（if、while 或 for）",
-                                  "the function you defined has no control flow (if, while or for)"))
-        return failed("; ".join(problems)) if problems else passed()
+                problems.append(Reason("static.no_control_flow"))
+        return failed(Reason("static.problems", problems=problems)) if problems else passed()

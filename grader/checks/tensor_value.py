@@ -9,13 +9,25 @@ import re
 
 from .. import capture
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, errored, failed, passed, register
+from .base import CheckKind, Context, Param, Reason, Verdict, errored, failed, passed, register
 from ._expr import describe_error, kernel_expr_param, validate_kernel_expr
 
 
-def _translate(report: str, lang: str, reveal: bool) -> str:
-    """assert_close's report, kept in English or put in zh-TW line by line; expected values
-    are dropped when they must not be shown."""
+_REPORT = (  # assert_close's report lines, as reasons (codes in messages/)
+    (re.compile(r"Mismatched elements: (?P<n>\d+) / (?P<total>\d+) \((?P<pct>[\d.]+)%\)"), "value.mismatched", None),
+    (re.compile(r"Greatest absolute difference: (?P<diff>\S+) at index (?P<index>.+?)"
+                r"(?: \(up to (?P<allowed>\S+) allowed\))?"), "value.greatest_abs", "value.greatest_abs_allowed"),
+    (re.compile(r"Greatest relative difference: (?P<diff>\S+) at index (?P<index>.+?)"
+                r"(?: \(up to (?P<allowed>\S+) allowed\))?"), "value.greatest_rel", "value.greatest_rel_allowed"),
+    (re.compile(r"Absolute difference: (?P<diff>\S+)(?: \(up to (?P<allowed>\S+) allowed\))?"), "value.abs_diff", "value.abs_diff_allowed"),
+    (re.compile(r"Relative difference: (?P<diff>\S+)(?: \(up to (?P<allowed>\S+) allowed\))?"), "value.rel_diff", "value.rel_diff_allowed"),
+    (re.compile(r"Expected (?P<expected>.+) but got (?P<got>.+)\."), "value.expected_but_got", None),
+)
+
+
+def _report(report: str, reveal: bool) -> list[Reason]:
+    """assert_close's report, line by line, as reasons; expected values are dropped when they
+    must not be shown."""
     out = []
     for line in report.splitlines():
         line = line.strip()
@@ -26,19 +38,15 @@ def _translate(report: str, lang: str, reveal: bool) -> str:
         if not reveal:  # differences plus the student's own value would give the expected one away
             if not line.startswith("Mismatched elements"):
                 continue
-        if lang.startswith("zh"):
-            line = re.sub(r"^Mismatched elements: (\d+) / (\d+) \(([\d.]+)%\)", r"不相符的元素：\1 / \2（\3%）", line)
-            line = re.sub(r"^Greatest absolute difference: (\S+) at index (.+?)( \(up to (\S+) allowed\))?$",
-                          lambda m: f"最大絕對誤差：{m[1]}，位於索引 {m[2]}" + (f"（容許 {m[4]}）" if m[3] else ""), line)
-            line = re.sub(r"^Greatest relative difference: (\S+) at index (.+?)( \(up to (\S+) allowed\))?$",
-                          lambda m: f"最大相對誤差：{m[1]}，位於索引 {m[2]}" + (f"（容許 {m[4]}）" if m[3] else ""), line)
-            line = re.sub(r"^Absolute difference: (\S+)( \(up to (\S+) allowed\))?$",
-                          lambda m: f"絕對誤差：{m[1]}" + (f"（容許 {m[3]}）" if m[2] else ""), line)
-            line = re.sub(r"^Relative difference: (\S+)( \(up to (\S+) allowed\))?$",
-                          lambda m: f"相對誤差：{m[1]}" + (f"（容許 {m[3]}）" if m[2] else ""), line)
-            line = re.sub(r"^Expected (.+) but got (.+)\.$", r"預期 \1，但得到 \2。", line)
-        out.append(line)
-    return "; ".join(out)
+        for pattern, code, with_allowed in _REPORT:
+            m = pattern.fullmatch(line)
+            if m:
+                params = {k: v for k, v in m.groupdict().items() if v is not None}
+                out.append(Reason(with_allowed if "allowed" in params else code, **params))
+                break
+        else:
+            out.append(Reason("text", text=line))
+    return out
 
 
 def compare(ctx: Context, name: str, got_t, exp_t, rtol: float | None, atol: float | None,
@@ -46,26 +54,23 @@ def compare(ctx: Context, name: str, got_t, exp_t, rtol: float | None, atol: flo
     """Shared by every kind that compares two tensors (tensor_value, function)."""
     import torch
 
-    t = ctx.t
     if tuple(got_t.shape) != tuple(exp_t.shape):
-        exp = f"{tuple(exp_t.shape)}" if ctx.reveal else t("另一個形狀", "a different shape")
-        return failed(t(f"{name} 的形狀不對：得到 {tuple(got_t.shape)}，預期 {exp}",
-                        f"{name} has the wrong shape: got {tuple(got_t.shape)}, expected {exp}"))
-    if check_dtype and got_t.dtype != exp_t.dtype:
-        return failed(t(f"{name} 的資料型別（dtype）不對：得到 {got_t.dtype}，預期 {exp_t.dtype}",
-                        f"{name} has the wrong dtype: got {got_t.dtype}, expected {exp_t.dtype}"))
+        if ctx.reveal:
+            return failed(Reason("value.shape", name=name, got=str(tuple(got_t.shape)), expected=str(tuple(exp_t.shape))))
+        return failed(Reason("value.shape_hidden", name=name, got=str(tuple(got_t.shape))))
+    if check_dtype and got_t.dtype != exp_t.dtype:  # a type, not a value: said for hidden checks too
+        return failed(Reason("value.dtype", name=name, got=str(got_t.dtype), expected=str(exp_t.dtype)))
     a = got_t.to(torch.float64) if got_t.dtype != exp_t.dtype else got_t
     b = exp_t.to(torch.float64) if got_t.dtype != exp_t.dtype else exp_t
     try:
         torch.testing.assert_close(a, b, rtol=rtol, atol=atol, check_dtype=False,
                                    equal_nan=False, check_device=False)
     except AssertionError as e:
-        report = _translate(str(e), ctx.lang, ctx.reveal) or t("數值不同", "the values differ")
-        shown = ""
+        report = _report(str(e), ctx.reveal) or [Reason("value.differ")]
         if ctx.reveal and exp_t.numel() <= 16:
-            shown = t(f"（得到 {got_t.tolist()}，預期 {exp_t.tolist()}）",
-                      f" (got {got_t.tolist()}, expected {exp_t.tolist()})")
-        return failed(t(f"{name} 的值不對{shown}：{report}", f"{name} has wrong values{shown}: {report}"))
+            return failed(Reason("value.wrong_shown", name=name, got=str(got_t.tolist()), expected=str(exp_t.tolist()),
+                                 report=report))
+        return failed(Reason("value.wrong", name=name, report=report))
     return passed()
 
 
@@ -94,15 +99,14 @@ class TensorValue(CheckKind):
         try:
             exp = capture.tensor(ctx.expected["value"]["v"])
         except (capture.CaptureError, KeyError, TypeError) as e:
-            return errored(ctx.t(f"參考解沒有 {expr} 的值（{e}）", f"the reference has no value for {expr} ({e})"))
+            return errored(Reason("value.no_reference", expr=expr, error=str(e)))
         try:
             got = capture.value(ctx.got["value"]["v"])
         except capture.CaptureError as e:
-            return failed(describe_error(ctx, expr, e))
+            return failed(describe_error(expr, e))
         if not _is_tensor(got):
             kind = type(got).__name__ if not isinstance(got, capture.Opaque) else got.name
-            return failed(ctx.t(f"{expr} 應該是張量（torch.Tensor），但它是 {kind}",
-                                f"{expr} should be a tensor (torch.Tensor) but it is a {kind}"))
+            return failed(Reason("value.not_tensor", expr=expr, type=kind))
         return compare(ctx, expr, got, exp, ctx.p("rtol"), ctx.p("atol"), ctx.p("check_dtype"))
 
 

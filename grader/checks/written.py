@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 
-from ..i18n import say
 from ..locate import prose
 from ..model import Text
-from .base import CheckKind, Context, Param, Verdict, register
+from .base import CheckKind, Context, Param, Reason, Verdict, register
 
 # what a released template holds where the answer goes (see release.py)
 PLACEHOLDER = r"你的答案|\(youranswer\)|YOURANSWERHERE"
@@ -77,7 +76,6 @@ class WrittenAnswer(CheckKind):
                     fail("ideas", f"idea {idea.get('id')}: bad regular expression {p!r}: {e}")
 
     def judge(self, ctx: Context) -> Verdict:
-        t = ctx.t
         texts = ctx.region.prose or (list(ctx.region.markdown) + [prose(c, "code") for c in ctx.region.code])
         text = "\n".join(texts)
         if ctx.p("drop_questions"):  # the question restated is no answer
@@ -89,10 +87,9 @@ class WrittenAnswer(CheckKind):
         total = sum(i["points"] for i in ideas)
         bare = re.sub(r"\s|#|\*|練習\s*\d|练习\s*\d|Exercise\s*\d|<!--.*?-->", "", text)
         if not bare:
-            return Verdict("manual", 0.0, t("沒有找到文字回答：0 分，待老師複核", "no written answer found: 0 points, awaiting the instructor's review"))
+            return Verdict("manual", 0.0, Reason("written.none"))
         if len(bare) < ctx.p("min_chars"):
-            return Verdict("manual", 0.0, t(f"回答太短（{len(bare)} 個字），自動給 0 分，待老師複核",
-                                            f"the answer is very short ({len(bare)} characters): 0 points for now, awaiting the instructor's review"))
+            return Verdict("manual", 0.0, Reason("written.short", count=len(bare)))
         relevant = _on_topic(text, ctx.p("about"), ctx.p("about_window"))
         found, missing = [], []
         for idea in ideas:
@@ -101,17 +98,18 @@ class WrittenAnswer(CheckKind):
         score = sum(i["points"] for i in found) / total
         parts = []
         if found:
-            parts.append(t("提到的關鍵概念：", "key ideas found: ") + "；".join(_name(i, ctx.lang) for i in found))
+            parts.append(Reason("written.found", ideas=[_name(i) for i in found]))
         if missing:
-            parts.append(t("沒有提到：", "not mentioned: ") + "；".join(_name(i, ctx.lang) for i in missing))
+            parts.append(Reason("written.missing", ideas=[_name(i) for i in missing]))
         if ctx.p("about") and not relevant.strip():
-            parts.append(t("（回答沒有談到題目問的主題）", "(the answer does not discuss what the question asks about)"))
-        parts.append(t("（自動給分，待老師複核）", "(provisional score, awaiting the instructor's review)"))
-        return Verdict("manual", score, " ".join(parts))
+            parts.append(Reason("written.off_topic"))
+        parts.append(Reason("written.provisional"))
+        return Verdict("manual", score, Reason("written.summary", parts=parts))
 
 
-def _name(idea: dict, lang: str) -> str:
-    return say(lang, idea["zh-TW"], idea["en"], idea.get("zh-CN"))
+def _name(idea: dict) -> Text:
+    """An idea's name in every language (the rubric's wording)."""
+    return Text(idea["zh-TW"], idea["en"], idea.get("zh-CN"))
 
 
 def _on_topic(text: str, about: list[str], window: int) -> str:

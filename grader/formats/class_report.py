@@ -8,6 +8,7 @@ import io
 from collections import Counter
 
 from ..i18n import say
+from ..messages import render as render_reason
 
 from ..model import Rubric, SubmissionResult
 
@@ -70,6 +71,14 @@ def _draw(plt, results: list[SubmissionResult], rubric: Rubric, lang: str) -> tu
     return hist, bars
 
 
+def _why(check, lang: str, rubric: Rubric) -> str:
+    """The check's reason worded alone (without the rubric's hint); a result saved before reasons
+    existed has only its message."""
+    if check.reason:
+        return render_reason(check.reason, lang, rubric.messages)
+    return check.message.split(" — ")[0]
+
+
 def render(results: list[SubmissionResult], rubric: Rubric, lang: str) -> str:
     t = (lambda zh, en: say(lang, zh, en))
     e = html.escape
@@ -80,7 +89,7 @@ def render(results: list[SubmissionResult], rubric: Rubric, lang: str) -> str:
         for c in q.checks:
             got = [ch for r in graded for qq in r.questions if qq.id == q.id for ch in qq.checks if ch.name == c.name]
             passed = sum(ch.score >= ch.max_score for ch in got)
-            fails = Counter(ch.message.split(" — ")[0][:160] for ch in got
+            fails = Counter(_why(ch, lang, rubric)[:160] for ch in got
                             if ch.status not in ("pass", "manual") and ch.message)
             common = fails.most_common(1)
             rows.append(f"<tr><td>{e(q.id)}</td><td>{e(c.name)}</td><td>{passed}/{len(got)}</td>"

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..model import LANGS, SubmissionResult, Text
+from ..messages import NOT_FOUND
+from ..model import CheckResult, SubmissionResult
 
-NOT_FOUND = tuple(sorted({Text("找不到這題的儲存格", "could not find the cells").get(lang) for lang in LANGS}))
 
-
-def _kind(status: str, message: str) -> str | None:
-    if status == "pass":
+def _kind(check: CheckResult) -> str | None:
+    """Decided by the check's status and its reason's code, never by the wording."""
+    if check.status == "pass":
         return None
-    if status in ("error", "timeout"):
+    if check.status in ("error", "timeout"):
         return "error"
-    if status == "manual" or message.startswith(NOT_FOUND):
+    if check.status == "manual" or (check.reason or {}).get("code") in NOT_FOUND:
         return "skipped"
     return "failure"
 
@@ -37,7 +37,7 @@ def render(results: list[SubmissionResult]) -> str:
             for c in q.checks:
                 case = ET.SubElement(suite, "testcase", classname=f"{r.submission}.{q.id}", name=c.name, time="0")
                 counts["tests"] += 1
-                kind = _kind(c.status, c.message)
+                kind = _kind(c)
                 if kind:
                     text = f"{c.status}: {c.score:g}/{c.max_score:g} {c.message}".strip()
                     ET.SubElement(case, kind, message=text[:500]).text = text

@@ -21,7 +21,7 @@ def test_value_mismatch_says_which_elements_and_how_much():
 
 def test_zh_tw_report():
     v = ctx(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 4.0]), lang="zh-TW")
-    assert "不相符的元素：1 / 2" in v.message and "最大絕對誤差：3.0" in v.message
+    assert "不相符的元素：1 / 2" in v.text("zh-TW") and "最大絕對誤差：3.0" in v.text("zh-TW")
 
 
 def test_shape_then_dtype_reported_separately():
