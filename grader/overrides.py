@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
-from .i18n import say
+from .messages import Reason, render
 from .model import PASS, SubmissionResult, question_status
 
 
@@ -52,8 +52,9 @@ def load(path: Path) -> list[Override]:
     return out
 
 
-def apply(r: SubmissionResult, overrides: list[Override], lang: str) -> SubmissionResult:
-    """A copy of ``r`` with the overrides for it applied (scores capped at each check's maximum)."""
+def apply(r: SubmissionResult, overrides: list[Override], lang: str, messages=None) -> SubmissionResult:
+    """A copy of ``r`` with the overrides for it applied (scores capped at each check's maximum),
+    each check's reason ``review.overridden`` (worded with the rubric's ``messages``, if given)."""
     mine = [o for o in overrides if o.submission == r.submission]
     if not mine:
         return r
@@ -64,8 +65,9 @@ def apply(r: SubmissionResult, overrides: list[Override], lang: str) -> Submissi
                 if o.check in (c.name, f"{q.id}/{c.name}"):
                     c.score = min(o.score, c.max_score)
                     c.status = PASS if c.score >= c.max_score else "fail"
-                    note = say(lang, "老師複核", "reviewed by the instructor")
-                    c.message = f"{note}: {c.score:g}/{c.max_score:g}" + (f" — {o.comment}" if o.comment else "")
+                    why = Reason("review.overridden_comment", score=c.score, max_score=c.max_score, comment=o.comment) \
+                        if o.comment else Reason("review.overridden", score=c.score, max_score=c.max_score)
+                    c.message, c.reason = render(why, lang, messages), why.to_dict()
         q.score = round(sum(c.score for c in q.checks), 4)
         q.status = question_status(q.checks)
     r.score = round(sum(q.score for q in r.questions), 4)
