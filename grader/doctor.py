@@ -42,7 +42,8 @@ class KernelReport:
 
 def kernel_report(launcher, limits: Limits, packages: tuple[str, ...] = ()) -> KernelReport:
     """Start one kernel with ``launcher``, run the doctor's cell, and say what happened."""
-    from .execute import Plan, execute
+    from .execute import execute
+    from .plan import Plan
 
     marker = f"grader-doctor-{secrets.token_hex(8)}:"
     nb = nbformat.v4.new_notebook()

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import time
 from queue import Empty
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from .launch import Launcher, start_failure
 from .locate import cells_of
 from .messages import Reason
 from .model import CellRun, Execution, Limits
+from .plan import Plan
 from .timing import phase
 
 PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
@@ -42,28 +42,6 @@ LOST = {
     "killed": ("timeout", Reason("kernel.killed")),
     "broken": ("error", Reason("kernel.broken")),
 }
-
-
-@dataclass
-class Plan:
-    """What to run around which cell: ``pre[i]``/``post[i]`` are {probe id: request}."""
-
-    pre: dict[int, dict[str, dict]] = field(default_factory=dict)
-    post: dict[int, dict[str, dict]] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)  # probe id -> probe id that runs it
-
-    def add(self, index: int, when: str, pid: str, request: dict) -> None:
-        batch = (self.pre if when == "pre" else self.post).setdefault(index, {})
-        key = json.dumps(request, sort_keys=True)
-        for other, req in batch.items():
-            if json.dumps(req, sort_keys=True) == key:
-                self.aliases[pid] = other
-                return
-        batch[pid] = request
-
-    def probe_ids(self) -> set[str]:
-        ids = {p for b in (*self.pre.values(), *self.post.values()) for p in b}
-        return ids | set(self.aliases)
 
 
 def _setup_code(nonce: str, seed: int, output_cap: int) -> str:

@@ -21,11 +21,12 @@ import nbformat
 from . import __version__, pyast
 from .errors import InputError
 from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
-from .judge import build_plan, judge
+from .judge import judge
 from .launch import Launcher
 from .locate import cells_of, segment
 from .messages import render
 from .model import Execution, Rubric, SubmissionResult
+from .plan import Plan, build_plan
 from .timing import emit, phase, start as start_timing
 
 
@@ -90,23 +91,19 @@ def read_notebook(path: Path):
     return nb
 
 
-async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
-                       ) -> tuple[Execution, dict]:
+def plan_notebook(nb, rubric: Rubric, public_only: bool) -> Plan:
+    """Locate the rubric's cells in the notebook and plan what each check needs from the kernel."""
     with phase("locate"):
         cells = cells_of(nb)
-        seg = segment(rubric.anchors, cells, rubric.editions)
-        located, not_found = seg.found, seg.missing
-    ex = Execution()
-    ex.located = located
-    ex.parts, ex.fallback, ex.not_applicable = seg.parts, seg.fallback, seg.not_applicable
-    for c in cells:
-        ex.sources.append(c.source if c.kind == "code" else "")
-        ex.markdown.append(c.source if c.kind == "markdown" else "")
-    plan = build_plan(rubric, located, ex, public_only)
-    run = await execute(nb, plan, rubric.limits, rubric.seed, launcher)
-    run.located = located
-    run.parts, run.fallback, run.not_applicable = seg.parts, seg.fallback, seg.not_applicable
-    return run, not_found
+        located = segment(rubric.anchors, cells, rubric.editions)
+    return build_plan(rubric, cells, located, public_only)
+
+
+async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
+                       ) -> tuple[Execution, Plan]:
+    """Locate, plan, execute: what the notebook did under the plan's probes, and the plan."""
+    plan = plan_notebook(nb, rubric, public_only)
+    return await execute(nb, plan, rubric.limits, rubric.seed, launcher), plan
 
 
 # ---- expected values: the reference run under the same probes, cached ---------------------
@@ -182,7 +179,7 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
         return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started,
                                 sandbox=(launcher or Launcher()).describe(), phases=phases)
     try:
-        ex, not_found = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
+        ex, plan = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
         return SubmissionResult(name, "error", f"could not run the notebook: {type(e).__name__}: {e}",
                                 0.0, total, [], time.monotonic() - started, phases=phases)
@@ -193,7 +190,7 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     with phase("judge_wait"):
         prepare_judging()
     with phase("judge"):
-        questions = judge(rubric, ex, expected, lang, public_only, not_found)
+        questions = judge(rubric, plan, ex, expected, lang)
     score = round(sum(q.score for q in questions), 4)
     total = sum(q.max_score for q in questions)  # an exercise the student's edition lacks is left out
     result = SubmissionResult(name, "graded", None, score, total, questions, time.monotonic() - started,

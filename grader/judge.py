@@ -1,84 +1,48 @@
-"""Stage 3: judge captured data against the reference's, check by check, in the grader process.
-
-Also builds the probe plan (which values each check needs, placed around which cells), since
-that is the check kinds' side of the contract with the executor.
+"""Stage 3: judge captured data against the reference's, check by check, in the grader
+process. Which probes each check asked for, and where its cells are, come from the plan
+(plan.py) the executor ran: nothing is asked of the kinds twice.
 """
 from __future__ import annotations
 
+import dataclasses
 import traceback
 
-from .checks import REGISTRY, Context, Region
-from . import locate
-from .execute import Plan
+from .checks import REGISTRY, Context
 from .messages import Reason, render
-from .model import (ERROR, FAIL, PASS, TIMEOUT, CheckResult, CheckSpec, Execution, Question,
-                    QuestionResult, Rubric, question_status)
+from .model import (ERROR, FAIL, PASS, TIMEOUT, CheckResult, Execution, QuestionResult, Rubric,
+                    question_status)
+from .plan import Plan, check_key
 
 
-def probe_id(q: Question, c: CheckSpec, role: str) -> str:
-    return f"{q.id}/{c.name}/{role}"
-
-
-def selected(rubric: Rubric, public_only: bool):
-    for q, c in rubric.checks():
-        if public_only and c.visibility != "public":
-            continue
-        yield q, c
-
-
-def region_of(ex: Execution, indices: list[int], anchor: str | None = None) -> Region:
-    runs = {r.index: r for r in ex.cells}
-    parts = ex.parts.get(anchor, {}) if anchor else {}
-    prose = []
-    for i in indices:
-        if ex.sources[i]:
-            prose.append(locate.prose(parts.get(i, ex.sources[i]), "code"))
-        elif ex.markdown[i]:
-            prose.append(parts.get(i, ex.markdown[i]))
-    return Region(code=[ex.sources[i] for i in indices if ex.sources[i]],
-                  markdown=[parts.get(i, ex.markdown[i]) for i in indices if ex.markdown[i]],
-                  runs=[runs[i] for i in indices if i in runs], prose=[p for p in prose if p.strip()],
-                  indices=list(indices))
-
-
-def build_plan(rubric: Rubric, located: dict[str, list[int]], ex: Execution, public_only: bool) -> Plan:
-    plan = Plan()
-    for q, c in selected(rubric, public_only):
-        indices = located.get(c.cell)
-        if not indices:
-            continue
-        region = region_of(ex, indices, c.cell)
-        for role, (when, request) in REGISTRY[c.kind].requests(c, region).items():
-            plan.add(indices[0] if when == "pre" else indices[-1], when, probe_id(q, c, role), request)
-    return plan
-
-
-def judge(rubric: Rubric, ex: Execution, expected: dict | None, lang: str, public_only: bool,
-          not_found: dict[str, Reason]) -> list[QuestionResult]:
+def judge(rubric: Rubric, plan: Plan, ex: Execution, expected: dict | None, lang: str) -> list[QuestionResult]:
+    """The results of the checks the plan selected, question by question."""
     out = []
+    located = plan.located
     for q in rubric.questions:
-        checks = [c for c in q.checks if not public_only or c.visibility == "public"]
+        checks = [c for c in q.checks if not plan.public_only or c.visibility == "public"]
         if not checks:
             continue
-        if all(c.cell in ex.not_applicable for c in checks):
+        if all(c.cell in located.not_applicable for c in checks):
             # the student's edition has no such exercise: nothing to grade, not counted
             results = []
             for c in checks:
-                why = ex.not_applicable[c.cell]
+                why = located.not_applicable[c.cell]
                 results.append(CheckResult(name=c.name, status=PASS, score=0.0, max_score=0.0,
                                            message=render(why, lang, rubric.messages), visibility=c.visibility,
                                            reason=why.to_dict()))
             out.append(QuestionResult(id=q.id, title=q.title.get(lang), status=PASS, score=0.0, max_score=0.0,
                                       checks=results))
             continue
-        results = [_judge_one(rubric, q, c, ex, expected, lang, not_found) for c in checks]
+        results = [_judge_one(rubric, plan, q, c, ex, expected, lang) for c in checks]
         out.append(QuestionResult(id=q.id, title=q.title.get(lang), status=question_status(results),
                                   score=round(sum(r.score for r in results), 4),
                                   max_score=sum(r.max_score for r in results), checks=results))
     return out
 
 
-def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
+def _judge_one(rubric, plan, q, c, ex, expected, lang) -> CheckResult:
+    located = plan.located
+
     def result(status: str, fraction: float, reason: Reason | None) -> CheckResult:
         """The check's result: its reason, and the reason worded in ``lang`` with the rubric's
         hint (not for a pass or a review) and the locator's note (cells found by the fallback)."""
@@ -86,18 +50,20 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
         if status not in (PASS,) and c.feedback and status != "manual":
             hint = c.feedback.get(lang)
             message = render(Reason("result.hint", message=message, hint=hint), lang, rubric.messages) if message else hint
-        if status != PASS and c.cell in ex.fallback:
-            message = render(Reason("result.fallback", message=message, note=ex.fallback[c.cell]), lang, rubric.messages)
+        if status != PASS and c.cell in located.fallback:
+            message = render(Reason("result.fallback", message=message, note=located.fallback[c.cell]), lang,
+                             rubric.messages)
         return CheckResult(name=c.name, status=status, score=round(c.points * fraction, 4),
                            max_score=c.points, message=message, visibility=c.visibility,
                            reason=reason.to_dict() if reason is not None else None)
 
-    if c.cell in not_found or c.cell in ex.not_applicable:
-        why = not_found.get(c.cell) or ex.not_applicable[c.cell]
+    if c.cell in located.missing or c.cell in located.not_applicable:
+        why = located.missing.get(c.cell) or located.not_applicable[c.cell]
         # an answer for review is always listed for review, found or not
         return result("manual" if REGISTRY[c.kind].review else FAIL, 0.0, why)
-    indices = ex.located[c.cell]
-    region = region_of(ex, indices, c.cell)
+    indices = located.found[c.cell]
+    runs = {r.index: r for r in ex.cells}
+    region = dataclasses.replace(plan.region(c.cell), runs=[runs[i] for i in indices if i in runs])
     kind = REGISTRY[c.kind]
     if kind.uses_events:  # what was recorded before a cell was lost still counts
         try:
@@ -113,10 +79,9 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
     if timed_out and rubric.anchors[c.cell].scope is None:
         return result(TIMEOUT, 0.0, Reason("judge.timeout", cell=timed_out[0].index + 1, head=_first_line(timed_out[0].source),
                                            limit=rubric.limits.cell_timeout))
-    roles = kind.requests(c, region)
+    roles = plan.roles.get(check_key(q, c), {})  # role -> probe id, as planned
     got = {}
-    for role in roles:
-        pid = probe_id(q, c, role)
+    for role, pid in roles.items():
         if pid in ex.probe_errors:
             status, why = ex.probe_errors[pid]
             return result(status, 0.0, why)
@@ -128,7 +93,7 @@ def _judge_one(rubric, q, c, ex, expected, lang, not_found) -> CheckResult:
     if kind.needs_reference:
         if expected is None:
             return result(ERROR, 0.0, Reason("judge.no_expected"))
-        exp = {role: expected.get(probe_id(q, c, role)) for role in roles}
+        exp = {role: expected.get(pid) for role, pid in roles.items()}
         if any(v is None for v in exp.values()):
             return result(ERROR, 0.0, Reason("judge.reference_missing"))
     ctx = Context(spec=c, lang=lang, region=region, got=got, expected=exp, all_events=ex.events)

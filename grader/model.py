@@ -159,11 +159,10 @@ class CellRun:
 
 @dataclass
 class Execution:
-    """Everything the execute stage hands to the check stage for one notebook."""
+    """Everything the execute stage hands to the check stage for one notebook (where the cells
+    are, and what each check asked for, stay in the plan: plan.py)."""
 
     cells: list[CellRun] = field(default_factory=list)
-    located: dict[str, list[int]] = field(default_factory=dict)  # anchor id -> cell indices
-    not_found: dict[str, str] = field(default_factory=dict)  # anchor id -> what was looked for
     captures: dict[str, Any] = field(default_factory=dict)  # probe id -> decoded payload
     probe_errors: dict[str, tuple[str, Any]] = field(default_factory=dict)  # probe id -> (status, Reason)
     sources: list[str] = field(default_factory=list)  # code-cell sources by notebook index
@@ -171,9 +170,6 @@ class Execution:
     kernel_died_at: int | None = None
     kernel_error: str = ""
     restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
-    parts: dict[str, dict[int, str]] = field(default_factory=dict)  # anchor -> cell -> its slice (shared cells)
-    fallback: dict[str, Any] = field(default_factory=dict)  # anchor -> Reason: found only by the fallback
-    not_applicable: dict[str, Any] = field(default_factory=dict)  # anchor -> Reason: not in this edition
     events: list[dict[str, Any]] = field(default_factory=list)  # what the code did (events.py), in order, each with its "cell"
     seconds: float = 0.0
 

@@ -159,15 +159,15 @@ def run(nb_node, rubric, expected, lang, launcher, on_outcome=None) -> tuple[flo
         for i in located.get(aid, []):
             targets.setdefault(i, aid)
     exercise = {a.id for a in rubric.anchors.values() if a.exercise is not None or a.free_choice}
-    ref_ex, nf = asyncio.run(run_notebook(nb_node, rubric, False, launcher))
-    ref_q = judge(rubric, ref_ex, expected, lang, False, nf)
+    ref_ex, ref_plan = asyncio.run(run_notebook(nb_node, rubric, False, launcher))
+    ref_q = judge(rubric, ref_plan, ref_ex, expected, lang)
     ref_score = sum(q.score for q in ref_q)
     ref_print = _fingerprint(ref_ex)
     outcomes = []
     for m, m_nb in mutants(json.loads(nbformat.writes(nb_node)), targets, exercise):
         node = nbformat.from_dict(m_nb)
-        ex, nf = asyncio.run(run_notebook(node, rubric, False, launcher))
-        qs = judge(rubric, ex, expected, lang, False, nf)
+        ex, plan = asyncio.run(run_notebook(node, rubric, False, launcher))
+        qs = judge(rubric, plan, ex, expected, lang)
         killed = [f"{q.id}/{c.name}" for q in qs for c in q.checks if c.score < c.max_score]
         equivalent = not killed and _fingerprint(ex) == ref_print and _static_neutral(m, rubric)
         o = Outcome(m, killed, equivalent)

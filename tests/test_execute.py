@@ -5,7 +5,8 @@ import asyncio
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execute import Plan, execute
+from grader.execute import execute
+from grader.plan import Plan
 from grader.model import Limits
 
 LIMITS = Limits(cell_timeout=3, probe_timeout=10, notebook_timeout=60, interrupt_grace=2)

@@ -7,7 +7,8 @@ import asyncio
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execute import MIME, Plan, execute
+from grader.execute import MIME, execute
+from grader.plan import Plan
 from grader.model import Limits
 
 LIMITS = Limits(cell_timeout=60, probe_timeout=60, notebook_timeout=600, interrupt_grace=2, restarts=0)

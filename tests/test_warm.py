@@ -10,7 +10,8 @@ import sqlite3
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execute import Plan, execute
+from grader.execute import execute
+from grader.plan import Plan
 from grader.model import Limits
 from grader.sandbox import make_launcher
 

@@ -7,7 +7,8 @@ import asyncio
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.checks import REGISTRY, Context, Region
-from grader.execute import Plan, execute
+from grader.execute import execute
+from grader.plan import Plan
 from grader.model import CheckSpec, Limits
 
 LIMITS = Limits(cell_timeout=10, probe_timeout=20, notebook_timeout=400, interrupt_grace=3)
@@ -38,6 +39,7 @@ def run_cases(setup: list[str], cases: dict[str, list[str]], checks: dict[str, l
         for s in specs:
             for role, (when, req) in REGISTRY[s.kind].requests(s, region).items():
                 plan.add(idx[0] if when == "pre" else idx[-1], when, f"{s.name}/{role}", req)
+                plan.roles.setdefault(s.name, {})[role] = f"{s.name}/{role}"
     nb = new_notebook(cells=[new_code_cell(c) for c in sources])
     ex = asyncio.run(execute(nb, plan, limits, seed=0))
     out: dict[str, dict] = {}
@@ -46,9 +48,9 @@ def run_cases(setup: list[str], cases: dict[str, list[str]], checks: dict[str, l
         runs = {r.index: r for r in ex.cells}
         region = Region(code=[sources[i] for i in idx], runs=[runs[i] for i in idx if i in runs])
         for s in specs:
-            roles = REGISTRY[s.kind].requests(s, region)
-            errors = {r: ex.probe_errors[f"{s.name}/{r}"] for r in roles if f"{s.name}/{r}" in ex.probe_errors}
-            got = {r: ex.captures.get(f"{s.name}/{r}") for r in roles}
+            roles = plan.roles.get(s.name, {})  # as planned, not asked of the kind again
+            errors = {r: ex.probe_errors[pid] for r, pid in roles.items() if pid in ex.probe_errors}
+            got = {r: ex.captures.get(pid) for r, pid in roles.items()}
             if errors:
                 out.setdefault(name, {})[s.kind] = ("probe-error", errors)
                 continue

@@ -7,7 +7,8 @@ import asyncio
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.checks import REGISTRY, Context, Region
-from grader.execute import Plan, execute
+from grader.execute import execute
+from grader.plan import Plan
 from grader.model import Limits
 
 from .helpers import spec
