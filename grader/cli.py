@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
-from .model import LANGS, Limits, Rubric, SubmissionResult
+from .model import Limits, Rubric, SubmissionResult
 
 
 class _Parser(argparse.ArgumentParser):
