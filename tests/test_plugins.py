@@ -48,12 +48,9 @@ questions:
         cell: everything
         at_least: 1
         points: 10
-      - name: very-many
-        kind: counts_cells
-        cell: everything
-        at_least: 1000
-        points: 5
-messages:
+'''
+# the plug-in's own message code, worded by the plug-in (zh-TW) and reworded by a rubric (en)
+TOO_FEW = RUBRIC.replace("at_least: 1", "at_least: 1000") + '''messages:
   en:
     counts_cells.too_few: "{count} code cells are too few"
 '''
@@ -82,14 +79,13 @@ def test_a_kind_and_a_format_from_entry_points(tmp_path):
                    "--format", f"tsv={tmp_path / 'scores.tsv'}", "--format", f"json={tmp_path / 'all.json'}", env=env)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "scores.tsv").read_text() == "reference\t10\n"
-    result = json.loads((tmp_path / "all.json").read_text())[0]
-    assert result["score"] == 10
-    many = result["questions"][0]["checks"][1]
-    assert many["reason"]["code"] == "counts_cells.too_few"  # the plug-in's own code, worded by the rubric
-    assert many["message"] == f"{many['reason']['params']['count']} code cells are too few"
-    proc = run_cli("check", str(REFERENCE), "--rubric", str(rubric), "--no-sandbox", "--json", "--lang", "zh-TW", env=env)
-    checks = json.loads(proc.stdout)["questions"][0]["checks"]
-    assert checks[1]["message"] == f"只有 {checks[1]['reason']['params']['count']} 個程式碼儲存格"  # the plug-in's zh-TW
+    assert json.loads((tmp_path / "all.json").read_text())[0]["score"] == 10
+    rubric.write_text(TOO_FEW, encoding="utf-8")
+    for lang, wording in (("en", "{} code cells are too few"), ("zh-TW", "只有 {} 個程式碼儲存格")):
+        proc = run_cli("check", str(REFERENCE), "--rubric", str(rubric), "--no-sandbox", "--json", "--lang", lang, env=env)
+        check = json.loads(proc.stdout)["questions"][0]["checks"][0]
+        assert check["status"] == "fail" and check["reason"]["code"] == "counts_cells.too_few", proc.stdout
+        assert check["message"] == wording.format(check["reason"]["params"]["count"])
 
 
 def test_unknown_format_and_broken_plugin_are_one_line_errors(tmp_path):
