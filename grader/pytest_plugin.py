@@ -12,7 +12,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("grader", "grade a notebook")
     group.addoption("--grade", metavar="NOTEBOOK", help="grade NOTEBOOK: one test per public check")
     group.addoption("--rubric", dest="grader_rubric", metavar="RUBRIC", help="rubric for --grade")
-    group.addoption("--grade-lang", default=None, choices=("zh-CN", "zh-TW", "en"), help="language of --grade's messages")
+    group.addoption("--grade-lang", default=None,
+                    help="language of --grade's messages: zh-CN, zh-TW, en or one the rubric's messages add")
 
 
 def pytest_configure(config):
@@ -44,6 +45,9 @@ class GradedNotebook(pytest.File):
         except InputError as e:
             raise pytest.UsageError(str(e)) from None
         lang = self.config.getoption("grade_lang") or rubric.lang
+        if lang not in rubric.languages():
+            raise pytest.UsageError(f"--grade-lang {lang}: not a language of this rubric "
+                                    f"(known: {', '.join(rubric.languages())})")
         try:
             launcher = make_launcher(True, rubric.limits)
         except SandboxUnavailable:

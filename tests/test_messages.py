@@ -199,3 +199,11 @@ def test_a_run_words_its_results_from_the_catalogue(rubric, expected):
     assert "单元格" in cn or "梯度" in cn
     assert "儲存格" not in cn and "實際" not in cn  # Simplified, from zh-CN.yaml, not zh-TW's
     assert "does not hold gradients autograd produced" in en and "不是自动微分" in cn
+
+
+def test_lang_outside_the_rubrics_languages_is_a_one_line_error():
+    from .conftest import run_cli
+
+    proc = run_cli("check", str(ROOT / "submissions" / "reference.ipynb"), "--lang", "fr")
+    assert proc.returncode == 2 and "--lang fr" in proc.stderr and "zh-CN, zh-TW, en" in proc.stderr
+    assert proc.stderr.count("\n") == 1
