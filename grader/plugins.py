@@ -17,29 +17,11 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from .errors import InputError
-from .model import Rubric, SubmissionResult
+from .formats.base import FORMATS, Format, register_format  # noqa: F401  (Format: the plug-ins' interface)
 
 CHECK_GROUP = "grader.checks"
 FORMAT_GROUP = "grader.formats"
-
-
-class Format:
-    """Renders the results of one run (a batch, or one notebook for ``check``) as one file."""
-
-    name: str = ""
-    help: str = ""
-
-    def render(self, results: list[SubmissionResult], rubric: Rubric, lang: str) -> str:
-        raise NotImplementedError
-
-
-FORMATS: dict[str, Format] = {}
 _loaded: set[str] = set()
-
-
-def register_format(cls: type[Format]) -> type[Format]:
-    FORMATS[cls.name] = cls()
-    return cls
 
 
 def _load(group: str):

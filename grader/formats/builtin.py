@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ..model import Rubric, SubmissionResult
-from ..plugins import Format, register_format
+from .base import Format, register_format
 
 
 @register_format
