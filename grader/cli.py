@@ -125,19 +125,9 @@ def _rubric(args) -> Rubric:
 
 def _launcher(args, rubric: Rubric, fallback: bool = False, slot: int = 0, warm: bool = False,
               checked: bool = False):
-    from .sandbox import SandboxUnavailable, make_launcher
+    from .kernel.factory import launcher
 
-    if getattr(args, "no_sandbox", False):
-        return make_launcher(False, rubric.limits, slot, warm)
-    try:
-        return make_launcher(True, rubric.limits, slot, warm, checked)
-    except SandboxUnavailable as e:
-        if fallback:  # a student checking their own notebook on their own machine
-            print(f"grader: note: no sandbox on this machine ({e}); running your notebook unsandboxed",
-                  file=sys.stderr)
-            return make_launcher(False, rubric.limits, slot, warm)
-        raise InputError(f"the sandbox cannot start here: {e}; run `grader doctor`, or pass --no-sandbox "
-                         f"to grade without it") from None
+    return launcher(rubric.limits, not getattr(args, "no_sandbox", False), fallback, slot, warm, checked)
 
 
 def _formats(args) -> list[tuple[object, Path]]:
@@ -476,7 +466,7 @@ def cmd_doctor(args) -> int:
     warm and cold): torch, matplotlib and the rubric's packages imported, a cell run, a value
     read back. Any failure is a ✗ with its cause, and exit 1."""
     from .doctor import kernel_report
-    from .sandbox import protections
+    from .kernel.sandbox import protections
 
     rubric = _rubric(args)
     items = protections(rubric.limits)

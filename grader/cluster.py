@@ -67,7 +67,7 @@ class GraderPlugin(_PluginBase):
         self.error = ""
 
     def setup(self, worker=None):
-        from .sandbox import SandboxUnavailable, make_launcher
+        from .kernel.factory import SandboxUnavailable, make_launcher
 
         self._free: queue.Queue = queue.Queue()
         self._all: list = []

@@ -1,4 +1,4 @@
-"""Decode the recorder's events (kernel_recorder.py) into plain, checked data.
+"""Decode the recorder's events (kernel/recorder.py) into plain, checked data.
 
 The kernel is untrusted: every field is checked and capped here; a malformed event is dropped,
 never a crash of the grader. Events keep tensors as small dicts ({dtype, shape, values, ...});

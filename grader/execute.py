@@ -1,7 +1,7 @@
 """Stage 2: run one notebook in its own kernel through nbclient, with the grader's probes
 placed around the anchored cells, and bring back plain data (``Execution``).
 
-The kernel is started by a ``Launcher`` (see launch.py). Student cells run one at a time: an
+The kernel is started by a ``Launcher`` (see kernel/launch.py). Student cells run one at a time: an
 error does not stop the notebook; a cell past its timeout is interrupted (and the kernel killed
 if it ignores the interrupt); a dead kernel ends the run with everything captured so far kept.
 """
@@ -23,15 +23,15 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
-from .launch import Launcher, start_failure
+from .kernel.launch import Launcher, start_failure
 from .locate import cells_of
 from .messages import Reason
 from .model import CellRun, Execution, Limits
 from .plan import Plan
 from .timing import phase
 
-PROBE_SOURCE = (Path(__file__).parent / "kernel_probe.py").read_text(encoding="utf-8")
-RECORDER_SOURCE = (Path(__file__).parent / "kernel_recorder.py").read_text(encoding="utf-8")
+PROBE_SOURCE = (Path(__file__).parent / "kernel" / "probe.py").read_text(encoding="utf-8")
+RECORDER_SOURCE = (Path(__file__).parent / "kernel" / "recorder.py").read_text(encoding="utf-8")
 MIME = "application/vnd.grader.capture.v1+json"
 MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
 MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell

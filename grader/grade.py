@@ -22,7 +22,7 @@ from . import __version__, pyast
 from .errors import InputError
 from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
 from .judge import judge
-from .launch import Launcher
+from .kernel.launch import Launcher
 from .locate import cells_of, segment
 from .messages import render
 from .model import Execution, Rubric, SubmissionResult

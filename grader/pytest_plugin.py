@@ -38,7 +38,7 @@ class GradedNotebook(pytest.File):
         from .errors import InputError
         from .grade import expected_values, grade_path
         from .rubric import load
-        from .sandbox import SandboxUnavailable, make_launcher
+        from .kernel.factory import SandboxUnavailable, make_launcher
 
         try:
             rubric = load(self.config.getoption("grader_rubric"))

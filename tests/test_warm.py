@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from grader.execute import execute
 from grader.plan import Plan
 from grader.model import Limits
-from grader.sandbox import make_launcher
+from grader.kernel.factory import make_launcher
 
 from .conftest import SUBMISSIONS, run_cli
 

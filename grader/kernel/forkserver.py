@@ -29,8 +29,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
-from .model import Limits
-from .sandbox import SandboxLauncher, _pids_of
+from ..model import Limits
+from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
 ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
 PROVISIONER = "grader-fork"
@@ -66,8 +66,6 @@ class Zygote:
         disk = str(int(limits.disk_mb * 1024 * 1024))
         python = kernel_python()
         if sandbox:
-            from .sandbox import python_paths
-
             keep = [p for p in python_paths() if p.startswith("/tmp/")]  # a virtualenv under /tmp stays visible
             inner = [python, "-c", ZYGOTE_SOURCE, self.control, "sandboxed", disk, *keep]
             argv, env = sandbox.sandbox_argv([self.control, self.spool], inner), {"PATH": os.environ.get("PATH", "")}
@@ -137,8 +135,6 @@ class Zygote:
             pass
         self.proc.wait()
         if self.uid is not None:
-            from .sandbox import reap_uid
-
             reap_uid(self.uid)
         shutil.rmtree(self.control, ignore_errors=True)
         shutil.rmtree(self.spool, ignore_errors=True)
@@ -197,6 +193,20 @@ class ForkProvisioner(LocalProvisioner):
         return 0
 
 
+def _register_provisioner() -> None:
+    """jupyter_client finds a kernel's provisioner by its entry point (pyproject.toml declares
+    ``grader-fork``). The grader also registers its own here, in the running code, so its kernels
+    never depend on the installed metadata being current: an editable install made before a module
+    moved still names the old place, and a checkout on PYTHONPATH has none of its own."""
+    from importlib.metadata import EntryPoint
+
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    factory = KernelProvisionerFactory.instance()  # made once; reads the installed entry points
+    factory.provisioners[PROVISIONER] = EntryPoint(PROVISIONER, f"{__name__}:ForkProvisioner",
+                                                   KernelProvisionerFactory.GROUP_NAME)
+
+
 class _ForkKernelManager(AsyncKernelManager):
     zygote: Zygote
     kernel_cwd: str | None = None
@@ -218,6 +228,7 @@ class WarmLauncher(Launcher):
     name: str = "warm"
 
     def __post_init__(self):
+        _register_provisioner()
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}
         self._next: _ForkKernelManager | None = None

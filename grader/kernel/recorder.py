@@ -1,6 +1,6 @@
 """Code that runs *inside the student's kernel* and records what the notebook's code DID.
 
-Like kernel_probe.py, this file is never imported by the grader: its source text is sent to the
+Like probe.py, this file is never imported by the grader: its source text is sent to the
 kernel in the set-up cell, before any student code, and lives there as ``__grader_recorder__``.
 It imports nothing from ``grader``.
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
-from .model import Limits
+from ..model import Limits
 
 # Read-only system paths the kernel needs, when they exist (the rest of / is not visible).
 SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/ld.so.conf",
@@ -66,8 +66,11 @@ def user_site() -> str | None:
     return path if os.path.isdir(path) else None
 
 
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))  # the grader package (this is grader/kernel/)
+
+
 def _grader_home() -> str:
-    return os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+    return os.path.dirname(_PACKAGE)
 
 
 def python_binds() -> list[tuple[str, str]]:
@@ -158,7 +161,7 @@ def _hidden_dirs() -> list[str]:
     """Folders bound with the Python that a kernel must not read: the grader's bundled
     assignments (rubrics with hidden checks, reference solutions) when the grader is installed
     in a bound site-packages."""
-    here = os.path.join(os.path.dirname(os.path.realpath(__file__)), "assignments")
+    here = os.path.join(_PACKAGE, "assignments")
     if not os.path.isdir(here):
         return []
     return [dst + here[len(src):] for src, dst in python_binds() if here.startswith(src + os.sep)]
@@ -424,23 +427,4 @@ def protections(limits: Limits) -> list[Protection]:
 
 
 class SandboxUnavailable(Exception):
-    pass
-
-
-def make_launcher(sandbox: bool, limits: Limits, slot: int = 0, warm: bool = False,
-                  checked: bool = False) -> Launcher:
-    """The one place that picks how kernels start: sandboxed (the default) or, only when asked
-    for, a plain local process; each either cold (a new Python per kernel) or warm (forked from
-    a pre-warmed server). ``slot`` is the worker number (its own uid in the sandbox)."""
-    box = None
-    if sandbox:
-        if not checked:
-            ok, detail = probe_sandbox()
-            if not ok:
-                raise SandboxUnavailable(detail)
-        box = SandboxLauncher(limits=limits, slot=slot)
-    if warm:
-        from .forkserver import WarmLauncher
-
-        return WarmLauncher(limits=limits, sandbox=box)
-    return box or Launcher(name="none")
+    """The sandbox cannot start on this machine (no bubblewrap, no user namespaces)."""

@@ -1,13 +1,13 @@
 """Build check contexts from real payloads (encoded by the kernel-side encoder itself)."""
 from __future__ import annotations
 
-from grader import kernel_probe
+from grader.kernel import probe
 from grader.checks import REGISTRY, Context, Region
 from grader.model import CellRun, CheckSpec
 
 
 def enc(value):
-    return kernel_probe.encode(value)
+    return probe.encode(value)
 
 
 def spec(kind: str, visibility: str = "public", **params) -> CheckSpec:
