@@ -76,3 +76,22 @@ class Gradebook:
 
 def _fmt(x: float) -> str:
     return f"{round(x, 4):g}"
+
+
+def stored_results(path: Path) -> list[SubmissionResult]:
+    """Every submission's result in an existing gradebook, by submission name (the machine's
+    grades: overrides are applied by the caller)."""
+    db = sqlite3.connect(str(path))
+    rows = db.execute("SELECT result_json FROM submissions ORDER BY submission").fetchall()
+    db.close()
+    return [SubmissionResult.from_dict(json.loads(r[0])) for r in rows]
+
+
+def awaiting_review(path: Path) -> list[tuple[str, str, str, float, float, str]]:
+    """(submission, question, check, score, max_score, message) of each check awaiting manual
+    review in an existing gradebook, in that order."""
+    db = sqlite3.connect(str(path))
+    rows = db.execute("SELECT submission, question, check_name, score, max_score, message FROM checks "
+                      "WHERE status = 'manual' ORDER BY submission, question, check_name").fetchall()
+    db.close()
+    return rows
