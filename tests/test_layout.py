@@ -148,3 +148,22 @@ def test_nothing_names_a_moved_module():
     assert found == []
     assert not any((ROOT / "grader" / f).exists() for f in ("launch.py", "sandbox.py", "forkserver.py", "zygote.py",
                                                              "kernel_probe.py", "kernel_recorder.py"))
+
+
+def test_sql_only_behind_the_gradebook():
+    """Only grader/gradebook.py talks to SQLite; the commands ask it (stored_results, awaiting_review)."""
+    users = []
+    for name, (path, _) in sorted(modules(ROOT).items()):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            imported = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            if any(m.split(".")[0] == "sqlite3" for m in imported):
+                users.append(name)
+    assert users == ["grader.gradebook"]
+
+
+def test_cli_only_parses_and_dispatches(graph):
+    """cli.py reaches the pipeline only through grader/commands/ (one module per command)."""
+    assert graph["grader.cli"] - {"grader.errors", "grader.model", "grader.formats.output"} \
+        == {m for m in graph if m.startswith("grader.commands.") and m != "grader.commands.options"}
