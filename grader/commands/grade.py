@@ -53,7 +53,7 @@ def run(args) -> int:
         def on_result(r, kept):
             if not kept:
                 book.record(r)  # the machine's grade
-            shown = ov.apply(r, reviewed, lang)
+            shown = ov.apply(r, reviewed, lang, rubric.messages)
             if not kept or reviewed:
                 write_result(out, shown)
             r = shown
@@ -66,8 +66,9 @@ def run(args) -> int:
 
         results = grade_many(paths, rubric, expected, lang, on_result=on_result, launchers=launchers,
                              previous=previous, runner=cluster.runner(rubric, expected, lang) if cluster else None)
-        results = [ov.apply(r, reviewed, lang) for r in results]
-        write_atomic(out / "grades.csv", book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang)))
+        results = [ov.apply(r, reviewed, lang, rubric.messages) for r in results]
+        write_atomic(out / "grades.csv",
+                     book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang, rubric.messages)))
         output.write_all(args.formats, results, rubric, lang)
     finally:
         book.close()

@@ -22,7 +22,7 @@ def run(args) -> int:
         raise InputError("no gradebook here: run grader grade --out DIR first", str(db_path))
     stored = stored_results(db_path)
     reviewed = ov.load(folder / "overrides.yaml")
-    results = [ov.apply(r, reviewed, lang) for r in stored]
+    results = [ov.apply(r, reviewed, lang, rubric.messages) for r in stored]
     write_atomic(folder / "report.html", class_report.render(results, rubric, lang))
     print(f"wrote {folder / 'report.html'} ({len(results)} submissions)")
     return 0
