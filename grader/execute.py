@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
+from .kernel import KERNEL_MODULES
 from .kernel.launch import Launcher, start_failure
 from .locate import cells_of
 from .messages import Reason
@@ -30,8 +31,6 @@ from .model import CellRun, Execution, Limits
 from .plan import Plan
 from .timing import phase
 
-PROBE_SOURCE = (Path(__file__).parent / "kernel" / "probe.py").read_text(encoding="utf-8")
-RECORDER_SOURCE = (Path(__file__).parent / "kernel" / "recorder.py").read_text(encoding="utf-8")
 MIME = "application/vnd.grader.capture.v1+json"
 MAX_STREAM = 64_000  # characters of a cell's printed output kept for the checks
 MAX_CAPTURE = 8_000_000  # bytes of probe data accepted from one probe cell
@@ -44,18 +43,20 @@ LOST = {
 }
 
 
-def _setup_code(nonce: str, seed: int, output_cap: int) -> str:
+def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool) -> str:
+    """The set-up cell: defines the kernel-side modules unless the kernel's zygote already did
+    (``preloaded``), then gives them this kernel's nonce, seed and output cap."""
+    define = "".join(
+        f"_m = _t.ModuleType({name!r})\n"
+        f"exec(compile({source!r}, {filename!r}, 'exec'), _m.__dict__)\n"
+        f"_s.modules[{name!r}] = _m\n"
+        for name, (filename, source) in ({} if preloaded else KERNEL_MODULES).items())
     return (
         "import sys as _s, types as _t\n"
-        "_m = _t.ModuleType('__grader_probe__')\n"
-        f"exec(compile({PROBE_SOURCE!r}, '<grader probe>', 'exec'), _m.__dict__)\n"
-        "_s.modules['__grader_probe__'] = _m\n"
-        f"_m.setup({nonce!r}, {seed!r}, {output_cap!r})\n"
-        "_r = _t.ModuleType('__grader_recorder__')\n"
-        f"exec(compile({RECORDER_SOURCE!r}, '<grader recorder>', 'exec'), _r.__dict__)\n"
-        "_s.modules['__grader_recorder__'] = _r\n"
-        f"_r.install({nonce!r})\n"
-        "del _s, _t, _m, _r\n"
+        + define +
+        f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r})\n"
+        f"_s.modules['__grader_recorder__'].install({nonce!r})\n"
+        "del _s, _t\n" + ("del _m\n" if define else "")
     )
 
 
@@ -366,7 +367,8 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             with phase("kernel"):
                 await runner.start()
             with phase("setup"):
-                status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024)),
+                status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024),
+                                                            launcher.preloads_kernel_modules),
                                                 limits.probe_timeout * 2)
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)

@@ -20,7 +20,8 @@ import nbformat
 
 from . import __version__, pyast
 from .errors import InputError
-from .execute import PROBE_SOURCE, RECORDER_SOURCE, execute
+from .execute import execute
+from .kernel import KERNEL_MODULES
 from .judge import judge
 from .kernel.launch import Launcher
 from .locate import cells_of, segment
@@ -120,7 +121,7 @@ def expected_key(rubric: Rubric) -> str:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = "none"
-    for part in (rubric.digest, Path(rubric.reference).read_bytes(), PROBE_SOURCE.encode(), RECORDER_SOURCE.encode(),
+    for part in (rubric.digest, Path(rubric.reference).read_bytes(), *(source.encode() for _, source in KERNEL_MODULES.values()),
                  __version__.encode(),
                  torch_version.encode(), repr(rubric.limits).encode()):
         h.update(hashlib.sha256(part if isinstance(part, bytes) else part.encode()).digest())

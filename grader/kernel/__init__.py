@@ -12,3 +12,13 @@
 This package imports nothing else of the grader but plain-data modules (``grader.model`` for
 ``Limits``, ``grader.errors`` for the one-line error): ``tests/test_layout.py`` checks it.
 """
+from pathlib import Path as _Path
+
+# The kernel-side modules, by the name they live under in a kernel: (file name shown in
+# tracebacks, source). The set-up cell defines them in a cold kernel; a zygote defines them
+# once before it forks, so a warm kernel's set-up only calls them.
+KERNEL_MODULES = {
+    name: (filename, (_Path(__file__).parent / file).read_text(encoding="utf-8"))
+    for name, filename, file in (("__grader_probe__", "<grader probe>", "probe.py"),
+                                 ("__grader_recorder__", "<grader recorder>", "recorder.py"))
+}

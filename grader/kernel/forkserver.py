@@ -28,11 +28,13 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
+from . import KERNEL_MODULES
 from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
 ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
+MODULES_FILE = "kernel-modules.json"  # zygote.MODULES_FILE (the zygote is never imported)
 PROVISIONER = "grader-fork"
 
 
@@ -63,6 +65,11 @@ class Zygote:
             if self.uid is not None:
                 os.chown(d, self.uid, self.uid)
             os.chmod(d, 0o700)
+        modules = os.path.join(self.control, MODULES_FILE)
+        with open(modules, "w", encoding="utf-8") as f:
+            json.dump(KERNEL_MODULES, f)
+        if self.uid is not None:
+            os.chown(modules, self.uid, self.uid)
         disk = str(int(limits.disk_mb * 1024 * 1024))
         python = kernel_python()
         if sandbox:
@@ -226,6 +233,7 @@ class WarmLauncher(Launcher):
     limits: Limits = field(default_factory=Limits)
     sandbox: SandboxLauncher | None = None
     name: str = "warm"
+    preloads_kernel_modules = True  # the zygote defined them (zygote.preload)
 
     def __post_init__(self):
         _register_provisioner()

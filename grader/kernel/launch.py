@@ -153,6 +153,7 @@ class Launcher:
     python: str = field(default_factory=kernel_python)
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = "local"
+    preloads_kernel_modules = False  # class constant: kernels start with the probe and recorder defined
 
     def argv(self) -> list[str]:
         return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}",

@@ -27,11 +27,14 @@ import warnings
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
+MODULES_FILE = "kernel-modules.json"  # in the control folder: {module name: [file name, source]}
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
 
 
-def preload():
-    """Everything a kernel for this course imports, imported once, here."""
+def preload(control_dir=None):
+    """Everything a kernel for this course imports, imported once, here; and the grader's own
+    kernel-side modules (probe, recorder), defined but not set up: each kernel's set-up cell
+    gives them its own nonce, so nothing of one submission is in them."""
     saved = warnings.filters[:]
     warnings.filterwarnings("ignore")
     import ipykernel.kernelapp  # noqa: F401
@@ -47,7 +50,7 @@ def preload():
     import jupyter_client.session  # noqa: F401
     for name in ("ipykernel.debugger", "ipykernel.zmqshell", "ipykernel.comm", "ipykernel.iostream",
                  "ipykernel.heartbeat", "ipykernel.control", "ipykernel.eventloops", "IPython.core.completer",
-                 "IPython.display", "matplotlib_inline.backend_inline", "PIL.Image", "numpy.linalg",
+                 "IPython.display", "matplotlib_inline.backend_inline", "PIL.Image", "numpy.linalg", "numpy.random",
                  "torch.fx.experimental.symbolic_shapes"):  # (backward with a gradient loads sympy)
         try:  # modules a kernel loads on start or on first use
             __import__(name)
@@ -61,6 +64,14 @@ def preload():
     except Exception:
         pass
     warnings.filters[:] = saved
+    if control_dir is not None:  # written by the fork server; a failure here stops the zygote, loudly
+        import types
+
+        with open(os.path.join(control_dir, MODULES_FILE), encoding="utf-8") as f:
+            for name, (filename, source) in json.load(f).items():
+                module = types.ModuleType(name)
+                exec(compile(source, filename, "exec"), module.__dict__)
+                sys.modules[name] = module
     import gc
 
     gc.collect()
@@ -175,7 +186,7 @@ def _supervise(request, control_dir, sandboxed, disk_bytes):
 
 
 def serve(control_dir, sandboxed, disk_bytes):
-    preload()
+    preload(control_dir)
     path = os.path.join(control_dir, "zygote.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
