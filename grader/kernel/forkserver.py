@@ -122,8 +122,9 @@ class Zygote:
         if self.uid is None:
             return
         deadline = time.monotonic() + wait
+        extra = None
         while True:
-            extra = [p for p in _pids_of(self.uid) if p not in self.host_pids]
+            extra = [p for p in _pids_of(self.uid, extra) if p not in self.host_pids]
             if not extra:
                 return
             if time.monotonic() > deadline:

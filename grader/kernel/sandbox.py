@@ -272,9 +272,11 @@ class SandboxLauncher(Launcher):
         return f"bubblewrap sandbox ({who})"
 
 
-def _pids_of(uid: int) -> list[int]:
+def _pids_of(uid: int, among: list[int] | None = None) -> list[int]:
+    """The live processes of ``uid``: all of them, or those still alive ``among`` the given pids
+    (once a kernel is gone its uid gains no process, so a wait polls only what it first saw)."""
     pids = []
-    for entry in os.listdir("/proc"):
+    for entry in (os.listdir("/proc") if among is None else map(str, among)):
         if not entry.isdigit():
             continue
         try:
@@ -300,8 +302,9 @@ def reap_uid(uid: int, wait: float = 5.0) -> None:
 
     deadline = time.monotonic() + wait
     killed = False
+    pids = None
     while True:
-        pids = _pids_of(uid)
+        pids = _pids_of(uid, pids)
         if not pids:
             return
         if time.monotonic() > deadline:
