@@ -24,6 +24,7 @@ from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
 from .kernel import KERNEL_MODULES
+from .kernel.extensions import PROBE_MODULE
 from .kernel.launch import Launcher, start_failure
 from .locate import cells_of
 from .messages import Reason
@@ -43,14 +44,18 @@ LOST = {
 }
 
 
-def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool) -> str:
+def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel: dict[str, str] | None = None) -> str:
     """The set-up cell: defines the kernel-side modules unless the kernel's zygote already did
-    (``preloaded``), then gives them this kernel's nonce, seed and output cap."""
+    (``preloaded``), runs the kinds' own kernel code (``kernel``: file name -> source, from the
+    plan, less what the zygote defined) in the probe's namespace, then gives them this kernel's
+    nonce, seed and output cap."""
     define = "".join(
         f"_m = _t.ModuleType({name!r})\n"
         f"exec(compile({source!r}, {filename!r}, 'exec'), _m.__dict__)\n"
         f"_s.modules[{name!r}] = _m\n"
         for name, (filename, source) in ({} if preloaded else KERNEL_MODULES).items())
+    define += "".join(f"exec(compile({source!r}, {filename!r}, 'exec'), _s.modules[{PROBE_MODULE!r}].__dict__)\n"
+                      for filename, source in sorted((kernel or {}).items()))
     return (
         "import sys as _s, types as _t\n"
         + define +
@@ -367,8 +372,9 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             with phase("kernel"):
                 await runner.start()
             with phase("setup"):
+                kernel = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
                 status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024),
-                                                            launcher.preloads_kernel_modules),
+                                                            launcher.preloads_kernel_modules, kernel),
                                                 limits.probe_timeout * 2)
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)

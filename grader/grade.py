@@ -21,7 +21,7 @@ import nbformat
 from . import __version__, pyast
 from .errors import InputError
 from .execute import execute
-from .kernel import KERNEL_MODULES
+from .kernel import KERNEL_MODULES, extensions
 from .judge import judge
 from .kernel.launch import Launcher
 from .locate import cells_of, segment
@@ -122,7 +122,7 @@ def expected_key(rubric: Rubric) -> str:
     except importlib.metadata.PackageNotFoundError:
         torch_version = "none"
     for part in (rubric.digest, Path(rubric.reference).read_bytes(), *(source.encode() for _, source in KERNEL_MODULES.values()),
-                 __version__.encode(),
+                 extensions.digest(), __version__.encode(),
                  torch_version.encode(), repr(rubric.limits).encode()):
         h.update(hashlib.sha256(part if isinstance(part, bytes) else part.encode()).digest())
     return h.hexdigest()[:32]

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from .checks import REGISTRY, Region
+from .kernel import extensions
 from .locate import Cell, Segmentation, prose
 from .model import CheckSpec, Question, Rubric
 
@@ -35,8 +36,12 @@ class Plan:
     cells: list[Cell] = field(default_factory=list)  # the notebook's cells
     located: Segmentation = field(default_factory=Segmentation)  # where each anchor is (or why not)
     public_only: bool = False  # only the public checks are planned (and judged)
+    kernel: dict[str, str] = field(default_factory=dict)  # the kinds' kernel code the requests need: name -> source
 
     def add(self, index: int, when: str, pid: str, request: dict) -> None:
+        code = extensions.for_op(request.get("op"))
+        if code is not None:
+            self.kernel.setdefault(*code)
         batch = (self.pre if when == "pre" else self.post).setdefault(index, {})
         key = json.dumps(request, sort_keys=True)
         for other, req in batch.items():

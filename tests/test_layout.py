@@ -16,6 +16,7 @@ from .conftest import ROOT
 # execute, judge, checks, results, formats, commands): those use the kernel side, not the reverse.
 KERNEL_MAY_IMPORT = {"grader.model", "grader.errors"}
 # Sent to the kernel (or the fork server) as source text and run there: they import nothing of the grader.
+# (A kind's kernel half, e.g. grader/checks/_trace_kernel.py, too: see test_kinds_kernel_code_is_plain_source.)
 KERNEL_SOURCES = {"grader.kernel.probe", "grader.kernel.recorder", "grader.kernel.zygote"}
 
 
@@ -167,3 +168,32 @@ def test_cli_only_parses_and_dispatches(graph):
     """cli.py reaches the pipeline only through grader/commands/ (one module per command)."""
     assert graph["grader.cli"] - {"grader.errors", "grader.model", "grader.formats.output"} \
         == {m for m in graph if m.startswith("grader.commands.") and m != "grader.commands.options"}
+
+
+def test_kinds_kernel_code_is_plain_source(graph):
+    """The kernel halves the kinds register (grader/kernel/extensions.py) are files of the package
+    that import nothing of the grader, and every operation the kinds' requests name is defined by
+    the probe's core or by one of them."""
+    import grader.checks  # noqa: F401  (registers the built-in kinds' kernel code)
+    from grader.kernel import extensions
+
+    files = set(extensions._BY_OP.values())
+    assert files, "no kind registers kernel code"
+    for path in files:
+        name = ".".join(path.resolve().relative_to(ROOT.resolve()).with_suffix("").parts)
+        assert graph[name] == set(), name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                    and (getattr(n, "level", 0) or any((a.name or "").startswith("grader") for a in n.names)
+                         or (getattr(n, "module", "") or "").startswith("grader"))], name
+    core = modules(ROOT)["grader.kernel.probe"][0].read_text(encoding="utf-8")
+    ops = {n.value for n in ast.walk(ast.parse(core)) if isinstance(n, ast.Dict)
+           for n in n.keys if isinstance(n, ast.Constant)}
+    requested = set()
+    for path in sorted((ROOT / "grader" / "checks").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Dict):
+                for k, v in zip(node.keys, node.values):
+                    if isinstance(k, ast.Constant) and k.value == "op" and isinstance(v, ast.Constant):
+                        requested.add(v.value)
+    assert requested and requested <= ops | set(extensions._BY_OP), requested - ops - set(extensions._BY_OP)

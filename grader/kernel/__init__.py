@@ -5,6 +5,8 @@
 - ``forkserver`` and ``zygote``: kernels forked from a pre-warmed server per worker (the zygote's
   source runs as its own process, never imported);
 - ``factory``: the one place that picks a launcher, and what happens when the sandbox cannot start;
+- ``extensions``: the check kinds' own kernel code (e.g. grader/checks/_trace_kernel.py), run in the
+  probe's namespace: which file defines which probe operation;
 - ``probe`` and ``recorder``: code that runs *inside* the kernel. They are never imported by the
   grader: their source text is sent to the kernel (``grader.execute``), so they import nothing
   of the grader's.

@@ -28,7 +28,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from . import KERNEL_MODULES
+from . import KERNEL_MODULES, extensions
 from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
@@ -66,8 +66,11 @@ class Zygote:
                 os.chown(d, self.uid, self.uid)
             os.chmod(d, 0o700)
         modules = os.path.join(self.control, MODULES_FILE)
+        entries = [[name, filename, source] for name, (filename, source) in KERNEL_MODULES.items()]
+        entries += [[extensions.PROBE_MODULE, filename, source] for filename, source in extensions.registered()]
+        self.preloaded_sources = frozenset(filename for _, filename, _ in entries)
         with open(modules, "w", encoding="utf-8") as f:
-            json.dump(KERNEL_MODULES, f)
+            json.dump(entries, f)
         if self.uid is not None:
             os.chown(modules, self.uid, self.uid)
         disk = str(int(limits.disk_mb * 1024 * 1024))
@@ -235,6 +238,11 @@ class WarmLauncher(Launcher):
     sandbox: SandboxLauncher | None = None
     name: str = "warm"
     preloads_kernel_modules = True  # the zygote defined them (zygote.preload)
+
+    @property
+    def preloaded_sources(self) -> frozenset:
+        """The kinds' kernel code the zygote defined too (what was registered when it started)."""
+        return self._zygote.preloaded_sources if self._zygote is not None else frozenset()
 
     def __post_init__(self):
         _register_provisioner()

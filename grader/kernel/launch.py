@@ -153,6 +153,7 @@ class Launcher:
     python: str = field(default_factory=kernel_python)
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = "local"
+    preloaded_sources = frozenset()  # class constant: file names of the kinds' kernel code its kernels start with
     preloads_kernel_modules = False  # class constant: kernels start with the probe and recorder defined
 
     def argv(self) -> list[str]:

@@ -27,7 +27,7 @@ import warnings
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
-MODULES_FILE = "kernel-modules.json"  # in the control folder: {module name: [file name, source]}
+MODULES_FILE = "kernel-modules.json"  # in the control folder: [[module name, file name, source], ...], in order
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
 
 
@@ -68,8 +68,8 @@ def preload(control_dir=None):
         import types
 
         with open(os.path.join(control_dir, MODULES_FILE), encoding="utf-8") as f:
-            for name, (filename, source) in json.load(f).items():
-                module = types.ModuleType(name)
+            for name, filename, source in json.load(f):  # a file for a module already defined runs in it
+                module = sys.modules.get(name) or types.ModuleType(name)
                 exec(compile(source, filename, "exec"), module.__dict__)
                 sys.modules[name] = module
     import gc
