@@ -55,8 +55,8 @@ class Relation(CheckKind):
         for name, e in self._exprs(ctx.spec).items():
             try:
                 env[name] = capture.value(ctx.got["values"].get(name))
-            except capture.CaptureError as err:
-                return failed(describe_error(e, err))
+            except capture.CaptureError as err:  # a hidden check's capture expression holds its hidden inputs
+                return failed(describe_error(e if ctx.reveal else name, err))
         tree = expr.parse(ctx.p("expr"))
         tree = with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
         shown = ctx.p("expr")

@@ -59,3 +59,15 @@ def test_params_validated():
     assert invalid("relation", capture=["a"], expr="allclose(a, b)")
     assert invalid("relation", capture=["a"], expr="a.__class__")
     assert invalid("relation", capture=["a b"], expr="a")
+
+
+def test_hidden_capture_error_names_the_capture_not_its_expression():
+    """A capture expression may hold the hidden inputs a function is called on: a hidden check
+    that could not capture names the capture; a public one shows the expression."""
+    got = {"values": {"l": {"type": "error", "ename": "NameError", "evalue": "name 'squared_loss' is not defined"}}}
+    hidden_expr = "squared_loss(__import__('torch').tensor([[1.0], [2.0]]), __import__('torch').tensor([1.5, 0.0]))"
+    v = judge("relation", got=got, capture={"l": hidden_expr}, expr="numel(l) == 2", visibility="hidden")
+    assert v.status == "fail" and "squared_loss" in v.message and "tensor([[1.0]" not in v.message
+    assert "could not find l" in v.message
+    v = judge("relation", got=got, capture={"l": hidden_expr}, expr="numel(l) == 2")
+    assert v.status == "fail" and hidden_expr in v.message
