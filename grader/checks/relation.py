@@ -67,7 +67,8 @@ class Relation(CheckKind):
             why = Reason("relation.none_value") if "NoneType" in msg else msg
             return failed(Reason("relation.eval_error", expr=shown, error=why))
         if not ok:
-            return failed(Reason("relation.not_hold", expr=shown, why=_why(tree, env)))
+            # the values that break it; a hidden check's right-hand sides come from its hidden inputs
+            return failed(Reason("relation.not_hold", expr=shown, why=_why(tree, env) if ctx.reveal else ""))
         note = None
         if ctx.p("explain_eq"):
             exact = exact_variant(tree)

@@ -71,3 +71,12 @@ def test_hidden_capture_error_names_the_capture_not_its_expression():
     assert "could not find l" in v.message
     v = judge("relation", got=got, capture={"l": hidden_expr}, expr="numel(l) == 2")
     assert v.status == "fail" and hidden_expr in v.message
+
+
+def test_hidden_failure_shows_no_values():
+    """What a hidden relation compares with is computed from its hidden inputs: not shown."""
+    got = values(l=torch.tensor([1.0, 2.0]), e=torch.tensor([0.125, 4.5]))
+    v = judge("relation", got=got, capture=["l", "e"], expr="allclose(l, e)", visibility="hidden")
+    assert v.status == "fail" and "allclose(l, e)" in v.message and "0.125" not in v.message
+    v = judge("relation", got=got, capture=["l", "e"], expr="allclose(l, e)")
+    assert v.status == "fail" and "0.125" in v.message
