@@ -12,7 +12,7 @@ from typing import Any
 from .capture import DTYPES
 
 KINDS = ("backward", "grad", "set_grad", "error", "cell_error", "figure", "produced")
-MAX_EVENTS_PER_CELL = 400
+MAX_EVENTS_PER_CELL = 400  # the recorder keeps a cell's first 300 and its last 100
 MAX_PRODUCED = 100_000
 MAX_TEXT = 400
 MAX_POINTS = 20_000

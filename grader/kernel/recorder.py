@@ -27,7 +27,8 @@ import sys as _sys
 
 MIME = "application/vnd.grader.capture.v1+json"
 MAX_NUMEL = 4_096  # values kept per tensor in an event
-MAX_EVENTS = 300  # events kept per cell (later ones are counted as dropped)
+MAX_EVENTS = 300  # events kept from a cell's start ...
+TAIL_EVENTS = 100  # ... and from its end (a long loop's last steps); those between are counted as dropped
 MAX_LEAVES = 16  # leaves kept per backward call
 MAX_NODES = 20_000  # graph nodes walked per backward call
 MAX_PRODUCED = 100_000  # gradient values kept per cell for provenance (beyond the events' own)
@@ -37,7 +38,7 @@ MAX_FIGURES = 16  # figures kept per cell
 MAX_TEXT = 400
 
 _dumps, _loads = _json.dumps, _json.loads
-_st = {"nonce": None, "publish": None, "mode": None, "events": [], "dropped": 0, "produced": [],
+_st = {"nonce": None, "publish": None, "mode": None, "events": [], "tail": None, "dropped": 0, "produced": [],
        "paused": False, "figures": [], "fig_patched": False, "fig_seen": {}, "torch": None, "log": {},
        "fig_lock": None}
 
@@ -70,12 +71,21 @@ def _tensor(t, values=True):
 
 
 def _add(event):
+    """Keep the cell's first MAX_EVENTS events and its last TAIL_EVENTS: what a long loop did at
+    its end (the parameters a training reached) matters as much as how it began."""
     if _st["paused"]:
         return
-    if len(_st["events"]) >= MAX_EVENTS:
-        _st["dropped"] += 1
+    if len(_st["events"]) < MAX_EVENTS:
+        _st["events"].append(event)
         return
-    _st["events"].append(event)
+    tail = _st["tail"]
+    if tail is None:
+        import collections
+
+        tail = _st["tail"] = collections.deque(maxlen=TAIL_EVENTS)
+    if len(tail) == TAIL_EVENTS:
+        _st["dropped"] += 1  # the oldest of the tail makes room
+    tail.append(event)
 
 
 def _produced(t):
@@ -143,14 +153,10 @@ def _as_list(v):
 
 
 def _full():
-    """No more events can be kept for this cell: calls are counted, and the gradients they
-    produce kept for provenance while there is room (cheap: no copies, no encoding)."""
-    if _st["paused"]:
-        return True
-    if len(_st["events"]) >= MAX_EVENTS:
-        _st["dropped"] += 1
-        return True
-    return False
+    """No event is kept (the grader's own probe cells): calls go straight through, the gradients
+    they produce kept for provenance while there is room. Otherwise every event is recorded: one
+    beyond the cell's first MAX_EVENTS may be among its last TAIL_EVENTS."""
+    return bool(_st["paused"])
 
 
 def _light(func, args, kwargs, outs_of):
@@ -431,7 +437,7 @@ def _harvest_figures():
 def _pre_run_cell(info=None):
     raw = getattr(info, "raw_cell", "") or ""
     _st["paused"] = raw.startswith("__import__('__grader_")
-    _st["events"], _st["dropped"], _st["produced"] = [], 0, []
+    _st["events"], _st["tail"], _st["dropped"], _st["produced"] = [], None, 0, []
     _st["figures"].clear()
     _ensure_mode()
     try:
@@ -457,14 +463,15 @@ def _post_run_cell(result=None):
             ev.update(_error(err))
             _add(ev)
         count = getattr(result, "execution_count", None)
-        payload = {"nonce": _st["nonce"], "recorder": {"events": _st["events"], "dropped": _st["dropped"],
+        events = _st["events"] + list(_st["tail"] or ())
+        payload = {"nonce": _st["nonce"], "recorder": {"events": events, "dropped": _st["dropped"],
                                                        "produced": _st["produced"], "count": count}}
         text = _dumps(payload, allow_nan=False)
     except Exception as e:
         count = None
         text = _dumps({"nonce": _st["nonce"], "recorder": {"events": [], "dropped": 0, "produced": [],
                                                            "failed": ("%s: %s" % (type(e).__name__, e))[:MAX_TEXT]}})
-    _st["events"], _st["produced"] = [], []
+    _st["events"], _st["tail"], _st["produced"] = [], None, []
     if isinstance(count, int):
         _st["log"][count] = text
     _st["publish"]({MIME: _loads(text)}, metadata={})
