@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(sp, rubric=True):
         if rubric:
-            sp.add_argument("--rubric", help="rubric YAML (default: the bundled grader/assignments/d2l-autograd/rubric.yaml)")
+            sp.add_argument("--rubric", help="rubric YAML, or a bundled assignment by name (d2l-autograd, d2l-linreg; default d2l-autograd)")
         sp.add_argument("--lang", help="language of feedback: zh-CN, zh-TW, en or one the rubric's messages add "
                                        "(default: the rubric's)")
         sp.add_argument("--cell-timeout", type=float, metavar="S", help="seconds a cell may run (default: the rubric's)")
@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     rl = sub.add_parser("release", help="write the student notebook made from the reference (solutions removed)")
     rl.add_argument("reference", nargs="?", help="reference notebook (default: the rubric's)")
     rl.add_argument("-o", "--out", required=True, help="folder to write the student notebook to")
-    rl.add_argument("--rubric", help="rubric YAML (default: the bundled one)")
+    rl.add_argument("--rubric", help="rubric YAML, or a bundled assignment by name (default d2l-autograd)")
 
     rp = sub.add_parser("report", help="write DIR/report.html, the class report of a graded folder")
     rp.add_argument("dir", help="the --out folder of grader grade")
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     z = sub.add_parser("gradescope", help="build a Gradescope autograder zip")
     z.add_argument("zip", help="the zip file to write")
-    z.add_argument("--rubric", help="rubric YAML (default: the bundled grader/assignments/d2l-autograd/rubric.yaml)")
+    z.add_argument("--rubric", help="rubric YAML, or a bundled assignment by name (d2l-autograd, d2l-linreg; default d2l-autograd)")
 
     zr = sub.add_parser("gradescope-run", help=argparse.SUPPRESS)  # what run_autograder calls
     zr.add_argument("--root", default="/autograder")

@@ -19,6 +19,18 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
+def test_a_bundled_assignment_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # not the repository: the name is found in the installed package
+    linreg = load("d2l-linreg")
+    assert Path(linreg.path).parent.name == "d2l-linreg" and sum(q.points for q in linreg.questions) == 100
+    assert Path(load("d2l-autograd").path) == Path(DEFAULT_RUBRIC)
+    with pytest.raises(RubricError, match="rubric file not found"):
+        load("d2l-no-such-section")
+    (tmp_path / "d2l-linreg").write_text("not: [a rubric", encoding="utf-8")  # a file by that name wins
+    with pytest.raises(RubricError):
+        load("d2l-linreg")
+
+
 def test_bundled_rubric_loads(rubric):
     assert [q.id for q in rubric.questions] == [
         "autograd-basics", "sum-gradient", "nonscalar-backward", "detach", "control-flow",
