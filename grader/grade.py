@@ -179,6 +179,8 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     except NotANotebook as e:
         return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started,
                                 sandbox=(launcher or Launcher()).describe(), phases=phases)
+    with phase("judge_wait"):  # the checks' imports (torch): planning draws hidden inputs with it
+        prepare_judging()
     try:
         ex, plan = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
@@ -188,8 +190,6 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
         return SubmissionResult(name, "error", f"{START_ERROR}: {ex.kernel_error}", 0.0, total, [],
                                 time.monotonic() - started, sandbox=(launcher or Launcher()).describe(),
                                 phases=phases)
-    with phase("judge_wait"):
-        prepare_judging()
     with phase("judge"):
         questions = judge(rubric, plan, ex, expected, lang)
     score = round(sum(q.score for q in questions), 4)
@@ -313,6 +313,7 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             todo.put(i)
 
     def worker(launcher: Launcher) -> None:
+        launcher.warm_up()  # its fork server starts while the grader imports torch
         while True:
             try:
                 i = todo.get_nowait()
@@ -336,7 +337,10 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             done.put((-1, e, False))
 
     if not todo.empty() and runner is None:
-        prepare_judging()  # in this thread, before any worker judges
+        # started here, before any worker runs; it imports while the workers' fork servers start
+        # (running a notebook needs no torch in the grader), and each worker waits for it before
+        # it judges (grade_path)
+        prepare_judging(wait=False)
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)
                for lnch in launchers[: max(1, min(len(launchers), todo.qsize()))]] if runner is None else \
         [threading.Thread(target=feed, daemon=True)] if not todo.empty() else []

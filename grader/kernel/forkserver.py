@@ -266,6 +266,12 @@ class WarmLauncher(Launcher):
             self.release(km, prepare=False)
         return self._new_manager()
 
+    def warm_up(self) -> None:
+        try:
+            self.zygote  # noqa: B018 (starts it)
+        except Exception:  # said again, with its cause, when the first kernel is asked for
+            pass
+
     def _prepare(self) -> None:
         """Fork the next kernel now, so it boots while the grader judges this submission."""
         try:

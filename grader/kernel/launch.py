@@ -199,6 +199,9 @@ class Launcher:
         if tail is not None:
             tail.close_writer()
 
+    def warm_up(self) -> None:
+        """Called once before the first kernel, to start whatever kernels are made from."""
+
     def close(self) -> None:
         """Called once no more kernels will be started."""
 
