@@ -198,25 +198,32 @@ def _on_backward(func, args, kwargs, api):
              ({"type": type(gradient).__name__} if gradient is not None else None),
              "retain_graph": bool(bound.get("retain_graph")) if bound.get("retain_graph") is not None else None,
              "create_graph": bool(bound.get("create_graph", False))}
+    result = _call(event, func, args, kwargs)
+    event["leaves"] = [_leaf_row(leaf, b, _grad_of(leaf)) for leaf, b in zip(leaves, before)]
+    _add(event)
+    return result
+
+
+def _call(event, func, args, kwargs):
+    """Run the autograd call; if it raises, the event records the error and is kept."""
     try:
-        result = func(*args, **kwargs)
+        return func(*args, **kwargs)
     except BaseException as e:
         event["error"] = _error(e)
         _add(event)
         raise
-    rows = []
-    for leaf, b in zip(leaves, before):
-        g = _grad_of(leaf)
-        row = _tensor(leaf)
-        row["is_leaf"] = bool(leaf.is_leaf)
-        row["grad_before"] = _tensor(b) if isinstance(b, torch.Tensor) else None
-        row["grad"] = _tensor(g) if isinstance(g, torch.Tensor) else None
-        if isinstance(g, torch.Tensor):
-            _produced(g)
-        rows.append(row)
-    event["leaves"] = rows
-    _add(event)
-    return result
+
+
+def _leaf_row(leaf, before, grad):
+    """A leaf (or input) with the gradient it held before the call and the one autograd gave it."""
+    torch = _st["torch"]
+    row = _tensor(leaf)
+    row["is_leaf"] = bool(leaf.is_leaf)
+    row["grad_before"] = _tensor(before) if isinstance(before, torch.Tensor) else None
+    row["grad"] = _tensor(grad) if isinstance(grad, torch.Tensor) else None
+    if isinstance(grad, torch.Tensor):
+        _produced(grad)
+    return row
 
 
 def _out(t):
@@ -241,22 +248,8 @@ def _on_grad(func, args, kwargs):
              "gradient": _tensor(g_out[0]) if g_out else None,
              "retain_graph": bool(bound.get("retain_graph")) if bound.get("retain_graph") is not None else None,
              "create_graph": bool(bound.get("create_graph", False))}
-    try:
-        result = func(*args, **kwargs)
-    except BaseException as e:
-        event["error"] = _error(e)
-        _add(event)
-        raise
-    rows = []
-    for inp, g in zip(inputs, _as_list(result)):
-        row = _tensor(inp)
-        row["is_leaf"] = bool(inp.is_leaf)
-        row["grad_before"] = None
-        row["grad"] = _tensor(g) if isinstance(g, torch.Tensor) else None
-        if isinstance(g, torch.Tensor):
-            _produced(g)
-        rows.append(row)
-    event["leaves"] = rows
+    result = _call(event, func, args, kwargs)
+    event["leaves"] = [_leaf_row(inp, None, g) for inp, g in zip(inputs, _as_list(result))]
     _add(event)
     return result
 
