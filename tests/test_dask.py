@@ -150,16 +150,33 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(tmp_path, expected
     assert len((out / "grades.csv").read_text().splitlines()) == 1 + len(names)
 
 
-def _forked_kernels(worker: int) -> int:
-    """Processes forked by the worker's fork server (the server itself is one): > 1 while a
-    kernel is being started or runs, i.e. while the worker grades."""
+def _kernel_running(worker: int) -> bool:
+    """Whether the worker's fork server has a kernel up: zygote -> supervisor -> init -> kernel,
+    all forked, so all with the zygote's command line. A process merely showing that command line
+    is not enough: the zygote itself vforks (``uname -p`` while it imports) and a vfork child has
+    its parent's command line until it execs; killing a worker then (it is only starting, the
+    scheduler rightly does not count it against the submission) once made the count 4, not 3."""
     import psutil
 
     try:
-        return sum(1 for p in psutil.Process(worker).children(recursive=True)
-                   if p.name().startswith("python") and any("fork server" in part for part in p.cmdline()))
+        procs = psutil.Process(worker).children(recursive=True)
+        forked = {}
+        for p in procs:
+            try:
+                if p.name().startswith("python") and any("fork server" in part for part in p.cmdline()):
+                    forked[p.pid] = p.ppid()
+            except psutil.Error:
+                pass
     except psutil.Error:
-        return 0
+        return False
+
+    def depth(pid: int) -> int:  # how many forked ancestors up to the zygote
+        n = 0
+        while forked.get(pid) in forked:
+            pid, n = forked[pid], n + 1
+        return n
+
+    return any(depth(pid) >= 2 for pid in forked)  # an init (or kernel) under a supervisor under the zygote
 
 
 @pytest.mark.slow
@@ -176,7 +193,7 @@ def test_submission_that_keeps_killing_workers_becomes_an_error(tmp_path, expect
         deadline = time.monotonic() + 500
         while proc.poll() is None and time.monotonic() < deadline:
             for worker in _workers_of(proc.pid):
-                if _forked_kernels(worker) > 1:
+                if _kernel_running(worker):
                     os.kill(worker, signal.SIGKILL)
                     kills += 1
             time.sleep(0.05)
