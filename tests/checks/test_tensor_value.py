@@ -50,3 +50,28 @@ def test_not_a_tensor_and_missing_name():
 def test_params_validated():
     assert invalid("tensor_value", expr="x.(")
     assert invalid("tensor_value", expr="x", rtol=1e-3)
+
+
+def test_the_comparison_decides_as_assert_close_does():
+    """``mismatch`` is our own (assert_close's DTensor import costs the grader a second): on many
+    pairs of every dtype, scale and NaN/inf mix it passes exactly what assert_close passes."""
+    from grader.checks.tensor_value import mismatch
+
+    g = torch.Generator().manual_seed(0)
+    special = torch.tensor([0.0, 1.0, -1.0, float("inf"), float("-inf"), float("nan"), 1e-30, 1e30])
+    for trial in range(400):
+        shape = [(), (3,), (2, 3), (1,)][trial % 4]
+        dtype = [torch.float32, torch.float64, torch.float16, torch.int64, torch.bool][trial % 5]
+        base = torch.randn(shape, generator=g, dtype=torch.float64) * 10 ** (trial % 7 - 3)
+        if trial % 6 == 0:
+            base = special[torch.randint(0, len(special), shape, generator=g)]
+        noise = torch.randn(shape, generator=g, dtype=torch.float64) * 10.0 ** -(trial % 9)
+        a = base.to(dtype) if dtype != torch.bool else base > 0
+        b = (base + noise * (trial % 3 != 0)).to(dtype) if dtype != torch.bool else (base + noise) > 0
+        tol = {} if trial % 4 else {"rtol": 1e-3, "atol": 1e-4}
+        try:
+            torch.testing.assert_close(a, b, check_dtype=False, equal_nan=False, **tol)
+            theirs = True
+        except AssertionError:
+            theirs = False
+        assert (mismatch(a, b, tol.get("rtol"), tol.get("atol")) == []) == theirs, (a, b, tol)
