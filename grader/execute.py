@@ -185,6 +185,7 @@ class _Runner:
 
     async def start(self) -> None:
         km = self.launcher.kernel_manager()
+        km.context = self.launcher.zmq_context()  # shared: nothing to tear down per kernel
         self.client = _CappedClient(
             self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
             interrupt_on_timeout=True, record_timing=False, iopub_timeout=15,
@@ -194,7 +195,7 @@ class _Runner:
         self.client.km = km
         self.client.output_cap = int(self.limits.output_kb * 1024)
         await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
-        kc = km.client()
+        kc = km.client(context=km.context)
         kc.allow_stdin = False
         self.client.kc = kc
         kc.start_channels(stdin=False, hb=False)  # no input(); liveness is asked of the process, not a heartbeat thread

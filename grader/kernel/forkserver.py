@@ -326,6 +326,7 @@ class WarmLauncher(Launcher):
         if self._zygote is not None:
             self._zygote.close()
             self._zygote = None
+        super().close()
 
     def describe(self) -> str:
         inner = self.sandbox.describe() if self.sandbox else "no sandbox: the kernel runs as you, with your files and network"

@@ -164,6 +164,18 @@ class Launcher:
         self._tails: dict[int, StderrTail] = {}
         self._pending: StderrTail | None = None
 
+    def zmq_context(self):
+        """One ZeroMQ context for every kernel this launcher starts, its manager and its client.
+        jupyter_client otherwise makes one for each of them, each with its own I/O thread, and
+        tears each down with a 100 ms linger: 20 ms of every submission. Sockets close at once."""
+        if getattr(self, "_zmq", None) is None:
+            import zmq
+            import zmq.asyncio
+
+            self._zmq = zmq.asyncio.Context()
+            self._zmq.setsockopt(zmq.LINGER, 0)
+        return self._zmq
+
     def _new_tail(self, km) -> None:
         tail = StderrTail()
         self._tails[id(km)] = self._pending = tail
@@ -204,6 +216,9 @@ class Launcher:
 
     def close(self) -> None:
         """Called once no more kernels will be started."""
+        ctx, self._zmq = getattr(self, "_zmq", None), None
+        if ctx is not None:
+            ctx.destroy(linger=0)
 
     def describe(self) -> str:
         return "no sandbox: the kernel runs as you, with your files and network"
