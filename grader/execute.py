@@ -15,7 +15,7 @@ import tempfile
 import time
 from queue import Empty
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable
 
 import nbformat
 from nbformat import NotebookNode, from_dict
@@ -63,6 +63,14 @@ def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel:
         f"_s.modules['__grader_recorder__'].install({nonce!r})\n"
         "del _s, _t\n" + ("del _m\n" if define else "")
     )
+
+
+def _kernel_files_code(kernel: dict[str, str]) -> str:
+    """The kinds' kernel code a plan needs that the set-up cell did not define (the plan was not
+    made yet when it ran), run in the probe's namespace."""
+    return "import sys as _s\n" + "".join(
+        f"exec(compile({source!r}, {filename!r}, 'exec'), _s.modules[{PROBE_MODULE!r}].__dict__)\n"
+        for filename, source in sorted(kernel.items())) + "del _s\n"
 
 
 def _probe_code(batch: dict[str, dict]) -> str:
@@ -343,9 +351,11 @@ def _read_probe(cell, nonce: str) -> dict[str, Any] | None:
     return None
 
 
-async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher | None = None,
+async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int, launcher: Launcher | None = None,
                   workdir: str | None = None) -> Execution:
-    """Run the notebook's code cells in order, with the plan's probes around them."""
+    """Run the notebook's code cells in order, with the plan's probes around them. ``plan`` may
+    still be in the making (an awaitable): the first kernel starts meanwhile, and is set up
+    once the plan is there."""
     launcher = launcher or Launcher()
     ex = Execution()
     started = time.monotonic()
@@ -365,21 +375,38 @@ async def execute(nb, plan: Plan, limits: Limits, seed: int, launcher: Launcher 
             ex.probe_errors[pid] = (status, reason)
 
     async def fresh_kernel() -> bool:
-        nonlocal runner
+        """A new kernel, set up: its kernel-side modules defined (in a cold kernel that imports
+        what they import) while the plan may still be in the making, then the plan's own files."""
+        nonlocal runner, plan
         missing.clear()  # what the lost kernel held is gone with it
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
+        defined = set(launcher.preloaded_sources)
+        early = isinstance(plan, Plan)
         try:
             with phase("kernel"):
                 await runner.start()
             with phase("setup"):
-                kernel = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
+                kernel = {f: s for f, s in plan.kernel.items() if f not in defined} if early else {}
                 status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024),
                                                             launcher.preloads_kernel_modules, kernel),
                                                 limits.probe_timeout * 2)
+                defined |= set(kernel)
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
             return False
+        finally:
+            if not isinstance(plan, Plan):
+                plan = await plan  # (its own error, if any, is the grader's: raised)
+        if status == "ok" and not early:
+            rest = {f: s for f, s in plan.kernel.items() if f not in defined}
+            if rest:
+                try:
+                    with phase("setup"):
+                        status, cell = await runner.run(_kernel_files_code(rest), limits.probe_timeout * 2)
+                except Exception as e:
+                    ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
+                    return False
         if status != "ok":
             ename, evalue = _error_of(cell)
             ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()

@@ -6,6 +6,7 @@ will not start, or a bug in a check becomes that submission's recorded result.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import importlib.metadata
 import json
@@ -103,9 +104,17 @@ def plan_notebook(nb, rubric: Rubric, public_only: bool) -> Plan:
 
 async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher | None = None
                        ) -> tuple[Execution, Plan]:
-    """Locate, plan, execute: what the notebook did under the plan's probes, and the plan."""
-    plan = plan_notebook(nb, rubric, public_only)
-    return await execute(nb, plan, rubric.limits, rubric.seed, launcher), plan
+    """Locate, plan, execute: what the notebook did under the plan's probes, and the plan.
+    The plan is made in a thread once the checks' imports are done (hidden inputs are drawn
+    with torch) while the kernel starts: a cold kernel boots during the grader's own imports."""
+    def make_plan() -> Plan:
+        with phase("judge_wait"):
+            prepare_judging()
+        return plan_notebook(nb, rubric, public_only)
+
+    plan = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, make_plan)
+    ex = await execute(nb, plan, rubric.limits, rubric.seed, launcher)
+    return ex, await plan
 
 
 # ---- expected values: the reference run under the same probes, cached ---------------------
@@ -180,8 +189,6 @@ def grade_path(path: Path, rubric: Rubric, expected: dict | None, lang: str, pub
     except NotANotebook as e:
         return SubmissionResult(name, "error", str(e), 0.0, total, [], time.monotonic() - started,
                                 sandbox=(launcher or Launcher()).describe(), phases=phases)
-    with phase("judge_wait"):  # the checks' imports (torch): planning draws hidden inputs with it
-        prepare_judging()
     try:
         ex, plan = asyncio.run(run_notebook(nb, rubric, public_only, launcher))
     except Exception as e:  # the grader's own failure for this file: recorded, batch goes on
