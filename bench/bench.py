@@ -8,10 +8,11 @@ two are byte-identical and no cache helps), then in one run:
 
   (a) baseline: plain nbclient, a fresh kernel per notebook, the notebooks run one after the
       other (what nbgrader costs: it grades strictly serially);
-  (b) `grader grade` at its defaults (sandbox, pre-warmed kernels, one worker per core), with
+  (b) `grader grade` at its defaults (sandbox, pre-warmed kernels, one worker more than cores), with
       GRADER_TIMINGS set: where one notebook's time goes, from the grader's own timers;
   (c) `grader grade -j 1` (first size only), whose results must equal (b)'s;
-  (f) with --cluster: the same batch on that Dask cluster, whose results must equal (b)'s;
+  (f) with --cluster: the same batch on that Dask cluster, whose results must equal (b)'s, and
+      (g) for local:N, `grader grade -j N` when N is not (b)'s number of workers (like with like);
   (d) `grader check` on one notebook against plain nbclient running that notebook (once).
 
 and prints seconds per notebook, the throughput ratio (b over a), the peak memory of (b)'s whole
@@ -117,7 +118,7 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, int, subprocess.Comp
     def sample():
         while proc.poll() is None:
             peak[0] = max(peak[0], sum(_pss_kib(p) for p in _tree(proc.pid)))
-            time.sleep(0.2)
+            time.sleep(0.5)  # (reading smaps costs the kernel CPU: not too often)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
@@ -179,7 +180,9 @@ def main() -> int:
                          "each, to measure what the sandbox costs per notebook (0 to skip; default 24)")
     args = ap.parse_args()
     sizes = [args.n] if args.n else [int(x) for x in args.sizes.split(",") if x.strip()]
-    workers = args.jobs or os.cpu_count() or 1
+    from grader.cli import default_jobs
+
+    workers = args.jobs or default_jobs()
 
     work = Path(tempfile.mkdtemp(prefix="grader-bench-"))
     env = {**os.environ, "GRADER_CACHE": str(work / "cache")}
@@ -221,6 +224,16 @@ def main() -> int:
                 print(f"(c) grader grade -j 1:                   {t_one:8.1f} s  {t_one / n:.3f} s/notebook; "
                       f"identical to (b): {same}", flush=True)
             if args.cluster:
+                # like with like: a local:N cluster against -j N on this machine (the default may differ)
+                local_n = int(args.cluster.split(":", 1)[1]) if args.cluster.startswith("local:") else workers
+                t_same, label = t_fast, "(b)"
+                if local_n != workers:
+                    t_same, _, p_same = run_measured(grade + ["--out", str(work / f"out_g{n}"), "-j", str(local_n)], env)
+                    assert p_same.returncode == 0, p_same.stderr[-2000:]
+                    label = f"-j {local_n}"
+                    print(f"(g) grader grade -j {local_n}:                   {t_same:8.1f} s  {t_same / n:.3f} s/notebook; "
+                          f"identical to (b): {results_of(work / f'out_b{n}') == results_of(work / f'out_g{n}')}",
+                          flush=True)
                 ctimings = work / f"ctimings{n}.jsonl"
                 started = time.time()
                 t_cl, peak_cl, p_cl = run_measured(grade + ["--out", str(work / f"out_f{n}"), "--cluster", args.cluster],
@@ -229,10 +242,10 @@ def main() -> int:
                 same = results_of(work / f"out_b{n}") == results_of(work / f"out_f{n}")
                 ok &= same
                 print(f"(f) grader grade --cluster {args.cluster}: {t_cl:8.1f} s  {t_cl / n:.3f} s/notebook, peak "
-                      f"{peak_cl / 1024:.0f} MiB; vs (b) {t_cl / t_fast:.2f}x the wall time; identical to (b): {same}",
+                      f"{peak_cl / 1024:.0f} MiB; vs {label} {t_cl / t_same:.2f}x the wall time; identical to (b): {same}",
                       flush=True)
-                print("\n".join(breakdown(ctimings, t_cl, min(workers, n), started)), flush=True)
-                line += f"; --cluster {args.cluster} {t_cl:.1f} s vs {t_fast:.1f} s"
+                print("\n".join(breakdown(ctimings, t_cl, min(local_n, n), started)), flush=True)
+                line += f"; --cluster {args.cluster} {t_cl:.1f} s vs {label} {t_same:.1f} s"
             summary.append(line)
 
         one = str(ROOT / "submissions" / "reference.ipynb")
