@@ -172,6 +172,9 @@ def unprivileged_uid() -> int | None:
     except KeyError:
         p = run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER])
         assert p.returncode == 0, p.stderr
+        import atexit
+
+        atexit.register(subprocess.run, ["userdel", TEST_USER], capture_output=True)  # made here, removed here
         return pwd.getpwnam(TEST_USER).pw_uid
 
 
