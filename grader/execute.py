@@ -49,28 +49,31 @@ def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel:
     (``preloaded``), runs the kinds' own kernel code (``kernel``: file name -> source, from the
     plan, less what the zygote defined) in the probe's namespace, then gives them this kernel's
     nonce, seed and output cap."""
-    define = "".join(
+    modules = "".join(
         f"_m = _t.ModuleType({name!r})\n"
         f"exec(compile({source!r}, {filename!r}, 'exec'), _m.__dict__)\n"
         f"_s.modules[{name!r}] = _m\n"
         for name, (filename, source) in ({} if preloaded else KERNEL_MODULES).items())
-    define += "".join(f"exec(compile({source!r}, {filename!r}, 'exec'), _s.modules[{PROBE_MODULE!r}].__dict__)\n"
-                      for filename, source in sorted((kernel or {}).items()))
     return (
         "import sys as _s, types as _t\n"
-        + define +
+        + modules + _in_probe(kernel or {}) +
         f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r})\n"
         f"_s.modules['__grader_recorder__'].install({nonce!r})\n"
-        "del _s, _t\n" + ("del _m\n" if define else "")
+        "del _s, _t\n" + ("del _m\n" if modules else "")  # (_m exists only where modules were made)
     )
+
+
+def _in_probe(kernel: dict[str, str]) -> str:
+    """Lines that run the kinds' kernel code (file name -> source) in the probe's namespace
+    (``_s`` is ``sys``)."""
+    return "".join(f"exec(compile({source!r}, {filename!r}, 'exec'), _s.modules[{PROBE_MODULE!r}].__dict__)\n"
+                   for filename, source in sorted(kernel.items()))
 
 
 def _kernel_files_code(kernel: dict[str, str]) -> str:
     """The kinds' kernel code a plan needs that the set-up cell did not define (the plan was not
-    made yet when it ran), run in the probe's namespace."""
-    return "import sys as _s\n" + "".join(
-        f"exec(compile({source!r}, {filename!r}, 'exec'), _s.modules[{PROBE_MODULE!r}].__dict__)\n"
-        for filename, source in sorted(kernel.items())) + "del _s\n"
+    made yet when it ran)."""
+    return "import sys as _s\n" + _in_probe(kernel) + "del _s\n"
 
 
 def _probe_code(batch: dict[str, dict]) -> str:
@@ -381,32 +384,30 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         missing.clear()  # what the lost kernel held is gone with it
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
-        defined = set(launcher.preloaded_sources)
-        early = isinstance(plan, Plan)
+        early: dict[str, str] = {}  # the plan's kernel files, when the plan is already made
         try:
             with phase("kernel"):
                 await runner.start()
             with phase("setup"):
-                kernel = {f: s for f, s in plan.kernel.items() if f not in defined} if early else {}
+                if isinstance(plan, Plan):
+                    early = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
                 status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024),
-                                                            launcher.preloads_kernel_modules, kernel),
+                                                            launcher.preloads_kernel_modules, early),
                                                 limits.probe_timeout * 2)
-                defined |= set(kernel)
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
             return False
         finally:
             if not isinstance(plan, Plan):
                 plan = await plan  # (its own error, if any, is the grader's: raised)
-        if status == "ok" and not early:
-            rest = {f: s for f, s in plan.kernel.items() if f not in defined}
-            if rest:
-                try:
-                    with phase("setup"):
-                        status, cell = await runner.run(_kernel_files_code(rest), limits.probe_timeout * 2)
-                except Exception as e:
-                    ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
-                    return False
+        rest = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources and f not in early}
+        if status == "ok" and rest:
+            try:
+                with phase("setup"):
+                    status, cell = await runner.run(_kernel_files_code(rest), limits.probe_timeout * 2)
+            except Exception as e:
+                ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
+                return False
         if status != "ok":
             ename, evalue = _error_of(cell)
             ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()

@@ -245,6 +245,7 @@ class WarmLauncher(Launcher):
         return self._zygote.preloaded_sources if self._zygote is not None else frozenset()
 
     def __post_init__(self):
+        super().__post_init__()
         _register_provisioner()
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}

@@ -163,12 +163,13 @@ class Launcher:
     def __post_init__(self):
         self._tails: dict[int, StderrTail] = {}
         self._pending: StderrTail | None = None
+        self._zmq = None
 
     def zmq_context(self):
         """One ZeroMQ context for every kernel this launcher starts, its manager and its client.
         jupyter_client otherwise makes one for each of them, each with its own I/O thread, and
         tears each down with a 100 ms linger: 20 ms of every submission. Sockets close at once."""
-        if getattr(self, "_zmq", None) is None:
+        if self._zmq is None:
             import zmq
             import zmq.asyncio
 
@@ -216,7 +217,7 @@ class Launcher:
 
     def close(self) -> None:
         """Called once no more kernels will be started."""
-        ctx, self._zmq = getattr(self, "_zmq", None), None
+        ctx, self._zmq = self._zmq, None
         if ctx is not None:
             ctx.destroy(linger=0)
 
