@@ -68,6 +68,30 @@ def test_no_state_passes_between_forked_kernels(sandbox):
     assert values["marker"] is False and after["env"] == {"type": "none"}
 
 
+SYSV_LEAVE = (  # System V objects outlive their process: a shared segment with data, and a semaphore
+    "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.shmat.restype = ctypes.c_void_p\n"
+    "seg = libc.shmget(0x6a7e, 4096, 0o1666)\nassert seg >= 0\n"
+    "ctypes.memmove(libc.shmat(seg, None, 0), b'answers', 7)\nassert libc.semget(0x6a7f, 1, 0o1666) >= 0"
+)
+SYSV_FIND = "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)"
+
+
+@pytest.mark.skipif(not SANDBOX, reason="needs bubblewrap")
+def test_no_system_v_ipc_passes_between_forked_kernels():
+    """Each forked kernel has an IPC namespace of its own, as a cold sandboxed kernel has."""
+    launcher = make_launcher(True, LIMITS, warm=True)
+    try:
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(SYSV_LEAVE)]), Plan(), LIMITS, 0, launcher))
+        assert [c.status for c in ex.cells] == ["ok"]
+        plan = Plan()
+        plan.add(0, "post", "p", {"op": "values", "exprs": {"segment": "libc.shmget(0x6a7e, 0, 0)",
+                                                             "semaphore": "libc.semget(0x6a7f, 0, 0)"}})
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(SYSV_FIND)]), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert ex.captures["p"] == {"segment": {"type": "number", "value": -1}, "semaphore": {"type": "number", "value": -1}}
+
+
 def test_seeded_values_equal_cold_and_warm():
     cold, warm = make_launcher(False, LIMITS), make_launcher(False, LIMITS, warm=True)
     try:

@@ -6,7 +6,7 @@ This file is never imported by the grader: its source is run as ``python -c`` in
 worker's sandbox (see forkserver.py). It never runs student code itself. Each kernel it forks:
 
 * is a new process (copy-on-write of the imports, nothing else: no student ever ran here);
-* when sandboxed, enters its own user, mount and PID namespaces: a fresh size-limited /work and
+* when sandboxed, enters its own user, mount, IPC and PID namespaces: a fresh size-limited /work and
   /tmp, the zygote's control folder hidden, and it is PID 1 of a namespace whose every process
   dies with it (a daemon cannot outlive its submission);
 * dies if its supervisor or the zygote dies (PR_SET_PDEATHSIG).
@@ -24,7 +24,7 @@ import socket
 import sys
 import warnings
 
-CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x10000000, 0x20000000
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x08000000, 0x10000000, 0x20000000
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
 MODULES_FILE = "kernel-modules.json"  # in the control folder: [[module name, file name, source], ...], in order
@@ -112,10 +112,12 @@ def _wipe_tmp():
 
 
 def _isolate(control_dir, disk_bytes):
-    """New user, mount and PID namespaces for one kernel (the caller then forks: the child is
-    PID 1 of the new namespace)."""
+    """New user, mount, IPC and PID namespaces for one kernel (the caller then forks: the child
+    is PID 1 of the new namespace). The IPC namespace matters: System V shared memory,
+    semaphores and message queues outlive the processes that made them, so without it one
+    submission could leave data for the next kernel of the same worker."""
     uid, gid = os.getuid(), os.getgid()
-    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID), "unshare")
+    _check(_libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
