@@ -5,7 +5,7 @@ Nothing here imports torch, nbclient or yaml.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from .i18n import LANGS, say  # noqa: F401  (re-exported)
@@ -217,10 +217,22 @@ class SubmissionResult:
         return cls(**{**fields, "questions": qs})
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = _plain(self)
         d.pop("phases")
         d["seconds"] = round(self.seconds, 3)
         return d
+
+
+def _plain(v: Any) -> Any:
+    """``dataclasses.asdict`` without its deep copy of every leaf (a result holds only plain
+    data: strings, numbers, and lists and dicts of them); a fresh container at every level."""
+    if is_dataclass(v) and not isinstance(v, type):
+        return {f.name: _plain(getattr(v, f.name)) for f in fields(v)}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
 
 
 def question_status(checks: list[CheckResult]) -> str:

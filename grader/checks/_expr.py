@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 
 from .. import expr, pyast
 
@@ -40,8 +41,18 @@ def with_default_tolerance(tree: ast.Expression, rtol: float, atol: float) -> as
     return ast.fix_missing_locations(T().visit(pyast.parse(ast.unparse(tree), mode="eval")))
 
 
+@functools.lru_cache(maxsize=512)
+def tolerant(text: str, rtol: float, atol: float) -> ast.Expression:
+    """A rubric expression, parsed, with the check's tolerances in its ``allclose`` calls: made
+    once per (expression, tolerances), not once per notebook. The tree is shared: evaluate it,
+    never change it."""
+    return with_default_tolerance(expr.parse(text), rtol, atol)
+
+
+@functools.lru_cache(maxsize=512)
 def exact_variant(tree: ast.Expression) -> ast.Expression | None:
-    """allclose(a, b) -> all(a == b), to tell whether exact equality would also have held."""
+    """allclose(a, b) -> all(a == b), to tell whether exact equality would also have held (kept
+    per tree: the trees come from ``tolerant``, which makes each once)."""
     found = []
 
     class T(ast.NodeTransformer):

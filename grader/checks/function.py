@@ -100,7 +100,7 @@ class FunctionOnInputs(CheckKind):
     def judge(self, ctx: Context) -> Verdict:
         import torch
 
-        from ._expr import with_default_tolerance
+        from ._expr import tolerant
 
         payload = ctx.got.get("trace") or {}
         hidden = payload.get("hidden") if isinstance(payload, dict) else None
@@ -113,7 +113,7 @@ class FunctionOnInputs(CheckKind):
         if not isinstance(results, list) or len(results) != len(specs):
             return failed(Reason("function.result_count"))
         drawn = draw_inputs(specs, ctx.p("seed"))
-        tree = with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
+        tree = tolerant(ctx.p("expect"), ctx.p("rtol"), ctx.p("atol"))
         wrong, paths, completed = [], set(), 0
         for i, (r, s, d) in enumerate(zip(results, specs, drawn)):
             label = Reason("function.input", i=i + 1, describe=_describe(s))

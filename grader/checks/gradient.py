@@ -22,7 +22,7 @@ import ast
 from .. import events as E, expr
 from ..model import Text
 from .base import CheckKind, Context, Param, Reason, Verdict, failed, passed, register
-from ._expr import exact_variant as _exact_variant, short as _short, with_default_tolerance as _with_default_tolerance
+from ._expr import exact_variant as _exact_variant, short as _short, tolerant as _tolerant
 
 WHERE_NAMES = {"leaf", "out", "gradient_arg", "retain_graph", "create_graph"}
 EXPECT_NAMES = WHERE_NAMES | {"grad", "before", "contrib"}
@@ -62,21 +62,21 @@ class Gradient(CheckKind):
                 fail(key, str(e))
 
     def judge(self, ctx: Context) -> Verdict:
-        where = _with_default_tolerance(expr.parse(ctx.p("where")), ctx.p("rtol"), ctx.p("atol"))
-        expect = _with_default_tolerance(expr.parse(ctx.p("expect")), ctx.p("rtol"), ctx.p("atol"))
+        where = _tolerant(ctx.p("where"), ctx.p("rtol"), ctx.p("atol"))
+        expect = _tolerant(ctx.p("expect"), ctx.p("rtol"), ctx.p("atol"))
         api = ctx.p("api")
         evs = ctx.events
         calls = [e for e in evs if e["kind"] in ("backward", "grad")
                  and (api == "any" or (api == "grad") == (e["kind"] == "grad"))]
         if ctx.p("after") is not None:
-            after = _with_default_tolerance(expr.parse(ctx.p("after")), ctx.p("rtol"), ctx.p("atol"))
+            after = _tolerant(ctx.p("after"), ctx.p("rtol"), ctx.p("atol"))
             first = next((k for k, ev in enumerate(calls) if any(_holds(after, env) for env in _envs(ev))), None)
             if first is None:
                 return failed(Reason("gradient.no_after", after=ctx.p("after"))
                               if ctx.reveal else Reason("gradient.no_after_hidden"))
             calls = calls[first + 1:]
         if ctx.p("before") is not None:
-            until = _with_default_tolerance(expr.parse(ctx.p("before")), ctx.p("rtol"), ctx.p("atol"))
+            until = _tolerant(ctx.p("before"), ctx.p("rtol"), ctx.p("atol"))
             stop = next((k for k, ev in enumerate(calls) if any(_holds(until, env) for env in _envs(ev))), None)
             calls = calls[:stop]
         near = None  # (env, event) of a call on the right input whose gradient was wrong

@@ -7,7 +7,7 @@ import ast
 from .. import capture, expr, pyast
 from ..model import Text
 from .base import CheckKind, Context, Param, Reason, Verdict, errored, failed, passed, register
-from ._expr import describe_error, exact_variant, short as _short, with_default_tolerance
+from ._expr import describe_error, exact_variant, short as _short, tolerant
 
 
 @register
@@ -57,8 +57,7 @@ class Relation(CheckKind):
                 env[name] = capture.value(ctx.got["values"].get(name))
             except capture.CaptureError as err:  # a hidden check's capture expression holds its hidden inputs
                 return failed(describe_error(e if ctx.reveal else name, err))
-        tree = expr.parse(ctx.p("expr"))
-        tree = with_default_tolerance(tree, ctx.p("rtol"), ctx.p("atol"))
+        tree = tolerant(ctx.p("expr"), ctx.p("rtol"), ctx.p("atol"))
         shown = ctx.p("expr")
         try:
             ok = expr._truth(expr.evaluate(tree, env))
