@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 
@@ -147,3 +148,46 @@ def test_gradebook_rows_and_rerun(tmp_path, expected):
     again = run_cli("grade", str(subs), "--out", str(out))
     assert "(1 unchanged, kept)" in again.stdout
     assert (out / "grades.csv").read_text().splitlines()[1].startswith("reference,10,5,5,10,10,10,10,10,15,15,100,100,graded")
+
+
+FONT_LOOK = ("import os, matplotlib.font_manager\n"
+             "mpl = os.environ['MPLCONFIGDIR']\n"
+             "entries = sorted(os.listdir(mpl))\n"
+             "writable = [os.access(os.path.join(mpl, e), os.W_OK) for e in entries]")
+
+
+@pytest.mark.skipif(not SANDBOX, reason="needs bubblewrap")
+def test_sandboxed_kernel_reads_the_graders_font_list_and_cannot_change_it():
+    """A cold sandboxed kernel that imports matplotlib finds the font list the grader made (it
+    does not scan the fonts and write its own), and the list is read-only to it."""
+    from grader.kernel.sandbox import font_list
+
+    made = font_list()
+    assert made is not None and os.path.isfile(made)
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {"n": "len(entries)", "same": f"entries == [{os.path.basename(made)!r}]",
+                                                         "writable": "any(writable)"}})
+    launcher = make_launcher(True, LIMITS, warm=False)
+    try:
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(FONT_LOOK)]), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert [c.status for c in ex.cells] == ["ok"], ex.cells
+    assert ex.captures["p"] == {"n": {"type": "number", "value": 1}, "same": {"type": "bool", "value": True},
+                                "writable": {"type": "bool", "value": False}}
+
+
+def test_font_list_is_made_once_in_the_cache_folder(tmp_path, monkeypatch):
+    import subprocess
+
+    from grader.kernel import sandbox
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    made = sandbox._make_font_list()
+    assert made is not None and made.startswith(str(tmp_path)) and os.path.getsize(made) > 0
+
+    def no_run(*a, **k):
+        raise AssertionError("made again")
+
+    monkeypatch.setattr(subprocess, "run", no_run)
+    assert sandbox._make_font_list() == made
