@@ -109,8 +109,26 @@ def _pss_kib(pid: int) -> int:
     return 0
 
 
+def _machine_cpu() -> tuple[float, float]:
+    """CPU seconds this machine has spent busy and idle since boot (all cores, /proc/stat)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:8]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, (ticks[3] + ticks[4]) / hz
+
+
+LAST_CPU: dict[str, float] = {}  # of the last run_measured: machine busy and idle, the command's own process
+
+
 def run_measured(cmd: list[str], env: dict) -> tuple[float, int, subprocess.CompletedProcess]:
-    """Run a command; return wall seconds, peak PSS of its process tree (KiB), the process."""
+    """Run a command; return wall seconds, peak PSS of its process tree (KiB), the process.
+    ``LAST_CPU`` gets where the CPU went meanwhile: the machine's busy and idle seconds, and the
+    command's own process (its rusage; the sandboxed kernels and fork servers are not its
+    direct children, so their CPU is the machine's busy time less this)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0, idle0 = _machine_cpu()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
@@ -124,8 +142,20 @@ def run_measured(cmd: list[str], env: dict) -> tuple[float, int, subprocess.Comp
     t.start()
     out, err = proc.communicate()
     wall = time.monotonic() - started
+    busy1, idle1 = _machine_cpu()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     t.join()
+    LAST_CPU.update(busy=busy1 - busy0, idle=idle1 - idle0,
+                    own=(after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime))
     return wall, peak[0], subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def cpu_line(n: int) -> str:
+    c = LAST_CPU
+    rest = c["busy"] - c["own"]
+    return (f"  where the CPU went: machine busy {c['busy']:.1f} cpu-s, idle {c['idle']:.1f}; the grader process "
+            f"{c['own']:.1f} ({c['own'] / n:.3f} a notebook); kernels, fork servers, sandboxes and the rest "
+            f"{rest:.1f} ({rest / n:.3f} a notebook)")
 
 
 def results_of(out: Path) -> dict:
@@ -213,6 +243,7 @@ def main() -> int:
             assert p_fast.returncode == 0, p_fast.stderr[-2000:]
             print(f"(b) grader grade (defaults):             {t_fast:8.1f} s  {t_fast / n:.3f} s/notebook  "
                   f"{t_base / t_fast:.1f}x, peak {peak / 1024:.0f} MiB", flush=True)
+            print(cpu_line(n), flush=True)
             print("\n".join(breakdown(timings, t_fast, min(workers, n), started)), flush=True)
             line = f"{n:5d} notebooks: ratio (b over a) {t_base / t_fast:5.1f}x, (b) {t_fast / n:.3f} s/notebook, " \
                    f"peak {peak / 1024:.0f} MiB"
