@@ -44,16 +44,20 @@ def _import_judging_modules() -> None:
 
 
 _warmup = threading.Thread(target=_import_judging_modules, name="grader-imports", daemon=True)
+_warmup_start = threading.Lock()  # plan threads of concurrent notebooks may be first at once
 
 
 def prepare_judging(wait: bool = True) -> None:
     """Import torch (and what the checks use lazily) in ONE thread, before any judging thread
     runs. Two threads importing into one package graph at once can be handed a half-initialised
     module by CPython's import deadlock avoidance: a wrong grade, not an error. Called first by
-    the thread that starts the workers (``grade_many``) or, in the background, by ``check``
-    while its kernel boots; every later call only waits for that one import to finish."""
-    if _warmup.ident is None:
-        _warmup.start()
+    the thread that starts the workers (``grade_many``) or by ``run_notebook``'s plan thread
+    while the kernel boots (``check``: started any earlier, the import's hold on the GIL slows
+    the main thread on its way to starting the kernel, which is the longer path); every later
+    call only waits for that one import to finish."""
+    with _warmup_start:
+        if _warmup.ident is None:
+            _warmup.start()
     if wait:
         _warmup.join()
 

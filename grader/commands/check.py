@@ -25,7 +25,7 @@ def _github_error(args, rubric: Rubric, lang: str, error: str) -> None:
 
 
 def run(args) -> int:
-    from ..grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, prepare_judging, read_notebook
+    from ..grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, read_notebook
     from ..report import student_report
 
     rubric = full = options.rubric(args)
@@ -44,7 +44,6 @@ def run(args) -> int:
     except NotANotebook as e:
         if not args.github:
             raise InputError(str(e), args.notebook) from None
-    prepare_judging(wait=False)  # the checks' imports, while the kernel boots
     launcher = options.launcher(args, rubric, fallback=True)
     try:
         expected = expected_values(full, launcher)  # always every check's: the cache is shared
