@@ -84,8 +84,8 @@ def font_list() -> str | None:
     grader's cache folder, or None. A fresh sandbox has an empty ``MPLCONFIGDIR``: without it,
     every fork server and every cold kernel that imports matplotlib scans the fonts again
     (about 0.25 s of CPU). It is bound read-only: the grader made it from the machine's fonts
-    before any submission ran, so it carries nothing from one submission to another. A
-    matplotlib of another version looks for another file name and makes its own, as before."""
+    before any submission ran, so it carries nothing from one submission to another. The folder
+    is named by the Python and its matplotlib's version: an upgrade gets a list of its own."""
     with _FONTS_LOCK:
         if not _FONTS:
             _FONTS.append(_make_font_list())
@@ -261,9 +261,10 @@ class SandboxLauncher(Launcher):
                  "--perms", "1777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/tmp",
                  "--perms", "0777", "--size", str(int(lim.disk_mb * mib)), "--tmpfs", "/work"]
         made: set[str] = {"/tmp", "/work"}
+        env = kernel_env(self.extra_env, sandboxed=True)
         fonts = font_list()
-        if fonts:
-            mpl = kernel_env(sandboxed=True)["MPLCONFIGDIR"]
+        if fonts:  # where this kernel's matplotlib looks (extra_env may move it)
+            mpl = env["MPLCONFIGDIR"]
             argv += ["--perms", "1777", "--dir", mpl, "--ro-bind", fonts, os.path.join(mpl, os.path.basename(fonts))]
         for src, p in python_binds():  # after the tmpfs mounts: a virtualenv may live under /tmp
             if not any(p == s or p.startswith(s + os.sep) for s in SYSTEM_PATHS) or src != p:
@@ -279,7 +280,7 @@ class SandboxLauncher(Launcher):
         for shared in [sockdir] if isinstance(sockdir, str) else sockdir:
             argv += ["--bind", shared, shared]
         argv += ["--chdir", "/work"]
-        for k, v in kernel_env(self.extra_env, sandboxed=True).items():
+        for k, v in env.items():
             argv += ["--setenv", k, v]
         if self.uid is not None:
             # root: keep only what setpriv needs to drop to the unprivileged uid, then nothing
