@@ -36,11 +36,16 @@ CASES: dict[str, tuple[str | None, str, dict[str, str] | str, float | None]] = {
                          "        os._exit(0)", {}, 100),
     "tcp_connect": ("cell4", f"import socket\ns = socket.create_connection(('127.0.0.1', {PORT}), timeout=2)\n"
                              "s.sendall(b'MARKER-NETWORK')", {}, 100),
-    "find_rubric": (None, "import os\nfound = []\nfor top, dirs, files in os.walk('/'):\n"
-                           "    if top.startswith(('/proc', '/sys', '/dev')):\n        dirs[:] = []\n        continue\n"
-                           "    for f in files:\n        if f.endswith(('.yaml', '.ipynb', '.csv')) or f.startswith('expected-'):\n"
-                           "            try:\n                found.append(open(os.path.join(top, f), errors='replace').read()[:300])\n"
-                           "            except OSError:\n                pass\n"
+    # a walk of the whole tree, where a grader's files would most likely be first, that reports
+    # what it has found after 2 s: under a loaded CI machine a walk of '/' can outlast the 4 s cell
+    "find_rubric": (None, "import os, time\nfound, stop = [], time.monotonic() + 2\n"
+                           "for start in ['/tmp', '/root', '/home', '/work', '/var', '/srv', '/opt', '/']:\n"
+                           "    for top, dirs, files in os.walk(start):\n"
+                           "        if top.startswith(('/proc', '/sys', '/dev')) or time.monotonic() > stop:\n"
+                           "            dirs[:] = []\n            continue\n"
+                           "        for f in files:\n            if f.endswith(('.yaml', '.ipynb', '.csv')) or f.startswith('expected-'):\n"
+                           "                try:\n                    found.append(open(os.path.join(top, f), errors='replace').read()[:300])\n"
+                           "                except OSError:\n                    pass\n"
                            "found.sort(key=lambda t: 'MARKER' not in t)\n"
                            "raise RuntimeError('FOUND: ' + ' | '.join(found))", "ex3", 90),
     "read_known_paths": (None, f"texts = []\nfor p in ['{HOSTILE_ROOT}/rubric/autograd.yaml', '{HOSTILE_ROOT}/reference/autograd.ipynb',\n"
@@ -89,6 +94,7 @@ def build() -> None:
         nb = json.loads(json.dumps(ref))
         cells = []
         for cell in nb["cells"]:
+            cell["source"] = _without_solution_markers(cell["source"])
             tags = cell.get("metadata", {}).get("tags", [])
             for tag, src in replace.items():
                 if tag in tags:
@@ -100,6 +106,16 @@ def build() -> None:
             cells.append(_attack(name, attack))
         nb["cells"] = cells
         (HERE / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def _without_solution_markers(source: str | list[str]) -> str | list[str]:
+    """The reference's source as a student would hand it in: without its solution markers."""
+    if isinstance(source, str):
+        return source
+    kept = [line for line in source if "BEGIN SOLUTION" not in line and "END SOLUTION" not in line]
+    if kept and kept[-1].endswith("\n") and len(kept) < len(source):
+        kept[-1] = kept[-1][:-1]
+    return kept
 
 
 def _attack(name: str, source: str) -> dict:
