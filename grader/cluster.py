@@ -30,6 +30,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from .kernel import scratch
 from .errors import InputError
 from .model import Limits, Rubric, SubmissionResult
 
@@ -137,7 +138,7 @@ def grade_task(plugin_name: str, job_key: str, job_blob: bytes, name: str, data:
     rubric, expected, lang = plugin.job(job_key, job_blob)
     launcher = plugin.launcher()
     try:
-        with tempfile.TemporaryDirectory(prefix="grader-sub-") as d:
+        with tempfile.TemporaryDirectory(prefix=scratch.prefix("sub")) as d:
             path = Path(d) / "submission.ipynb"
             path.write_bytes(data)
             return grade_path(path, rubric, expected, lang, public_only=False, launcher=launcher, name=name)
@@ -152,7 +153,7 @@ def reference_task(plugin_name: str, rubric: Rubric, reference: bytes):
     plugin = _plugin(plugin_name)
     launcher = plugin.launcher()
     try:
-        with tempfile.TemporaryDirectory(prefix="grader-ref-") as d:
+        with tempfile.TemporaryDirectory(prefix=scratch.prefix("ref")) as d:
             path = Path(d) / Path(rubric.reference).name
             path.write_bytes(reference)
             try:

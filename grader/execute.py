@@ -11,7 +11,6 @@ import asyncio
 import json
 import secrets
 import shutil
-import tempfile
 import time
 from queue import Empty
 from pathlib import Path
@@ -23,6 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
+from .kernel import scratch
 from .kernel import KERNEL_MODULES
 from .kernel.extensions import PROBE_MODULE
 from .kernel.launch import Launcher, start_failure
@@ -364,7 +364,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
     started = time.monotonic()
     nonce = secrets.token_hex(16)
     own_dir = workdir is None
-    cwd = workdir or tempfile.mkdtemp(prefix="grader-run-")
+    cwd = workdir or scratch.make("run")
     runner = _Runner(launcher, limits, cwd)
     cells = nb.get("cells", [])
     for c in cells_of(nb):

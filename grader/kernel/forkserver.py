@@ -30,6 +30,7 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from . import KERNEL_MODULES, extensions
 from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
+from . import scratch
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
@@ -58,8 +59,8 @@ class Zygote:
         self.sandbox = sandbox
         self.uid = sandbox.uid if sandbox else None
         base = _run_base()
-        self.control = tempfile.mkdtemp(prefix="grader-zc-", dir=base)
-        self.spool = tempfile.mkdtemp(prefix="grader-zs-", dir=base)
+        self.control = scratch.make("zc", base)
+        self.spool = scratch.make("zs", base)
         self.stderr = StderrTail()  # the zygote's and its kernels' stderr: the last bytes, to quote
         for d in (self.control, self.spool):
             if self.uid is not None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 
 from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
+from . import scratch
 from ..model import Limits
 
 # Read-only system paths the kernel needs, when they exist (the rest of / is not visible).
@@ -109,12 +110,12 @@ def _make_font_list() -> str | None:
             "print(os.path.join(matplotlib.get_cachedir(), 'fontlist-v%s.json' % fm.FontManager.__version__))")
     try:
         os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder) as scratch:  # whole or absent: another grader may look
-            done = subprocess.run([kernel_python(), "-c", code], env={**kernel_env(), "MPLCONFIGDIR": scratch},
+        with tempfile.TemporaryDirectory(dir=folder) as building:  # whole or absent: another grader may look
+            done = subprocess.run([kernel_python(), "-c", code], env={**kernel_env(), "MPLCONFIGDIR": building},
                                   capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
             lines = done.stdout.split()
             path = lines[-1] if done.returncode == 0 and lines else ""
-            if os.path.dirname(path) != scratch or not os.path.isfile(path):
+            if os.path.dirname(path) != building or not os.path.isfile(path):
                 return None
             final = os.path.join(folder, os.path.basename(path))
             os.replace(path, final)
@@ -294,7 +295,7 @@ class SandboxLauncher(Launcher):
         return argv + inner
 
     def kernel_manager(self) -> AsyncKernelManager:
-        sockdir = tempfile.mkdtemp(prefix="grader-k-")
+        sockdir = scratch.make("k")
         if self.uid is not None:
             os.chown(sockdir, self.uid, self.uid)
         os.chmod(sockdir, 0o700)
@@ -412,8 +413,8 @@ def sandbox_facts(limits: Limits | None = None) -> tuple[dict | None, str]:
     if not bwrap_path():
         return None, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
     launcher = SandboxLauncher(limits=limits or Limits())
-    sockdir = tempfile.mkdtemp(prefix="grader-doctor-")
-    secret = Path(tempfile.mkdtemp(prefix="grader-secret-")) / "rubric.yaml"
+    sockdir = scratch.make("doctor")
+    secret = Path(scratch.make("secret")) / "rubric.yaml"
     secret.write_text("secret")
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -443,7 +444,7 @@ def probe_sandbox() -> tuple[bool, str]:
     if not bwrap_path():
         return False, "bubblewrap (bwrap) is not installed: apt-get install bubblewrap"
     launcher = SandboxLauncher()
-    sockdir = tempfile.mkdtemp(prefix="grader-probe-")
+    sockdir = scratch.make("probe")
     try:
         if launcher.uid is not None:
             os.chown(sockdir, launcher.uid, launcher.uid)
