@@ -39,6 +39,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path):
         assert "Traceback" not in proc.stderr
 
 
+def test_a_bad_max_score_stops_check_before_it_grades(tmp_path):
+    junit = tmp_path / "check.xml"
+    proc = run_cli("check", "submissions/reference.ipynb", "--github", "--max-score", "0", "--junit", str(junit))
+    assert proc.returncode == 2 and proc.stderr == "grader: error: --max-score 0: must be positive\n", proc.stderr
+    assert not junit.exists() and proc.stdout == ""  # nothing graded, nothing written
+
+
 def test_validate_bundled_rubric(expected):
     proc = run_cli("validate")
     assert proc.returncode == 0, proc.stdout + proc.stderr

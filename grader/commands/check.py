@@ -28,6 +28,8 @@ def run(args) -> int:
     from ..grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, read_notebook
     from ..report import student_report
 
+    if args.max_score is not None and args.max_score <= 0:  # before any grading, not after it
+        raise InputError(f"--max-score {args.max_score:g}: must be positive")
     rubric = full = options.rubric(args)
     if args.question:
         chosen = tuple(q for q in rubric.questions if q.id == args.question)
@@ -60,8 +62,6 @@ def run(args) -> int:
     if args.github:
         from ..formats import github
 
-        if args.max_score is not None and args.max_score <= 0:
-            raise InputError("--max-score must be positive")
         github.write(result, args.notebook, lang, student_report(result, lang), sys.stdout,
                      os.environ.get("GITHUB_OUTPUT"), os.environ.get("GITHUB_STEP_SUMMARY"), args.max_score)
     elif args.json:
