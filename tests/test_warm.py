@@ -191,3 +191,21 @@ def test_font_list_is_made_once_in_the_cache_folder(tmp_path, monkeypatch):
 
     monkeypatch.setattr(subprocess, "run", no_run)
     assert sandbox._make_font_list() == made
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+@pytest.mark.parametrize("warm", [False, True])
+def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, warm):
+    """One list of options (launch.KERNEL_ARGS), whether the kernel is a command or forked:
+    no history database, ipykernel's log quiet."""
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {
+        "history": "get_ipython().history_manager.enabled",
+        "log_level": "get_ipython().kernel.parent.log_level"}})
+    launcher = make_launcher(sandbox, LIMITS, warm=warm)
+    try:
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell("x = 1")]), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    values = {k: v.get("value") for k, v in ex.captures["p"].items()}
+    assert values == {"history": False, "log_level": 50}, ex.captures["p"]

@@ -29,7 +29,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from . import KERNEL_MODULES, extensions
-from .launch import KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
+from .launch import KERNEL_ARGS, KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
 from . import scratch
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
@@ -191,8 +191,7 @@ class ForkProvisioner(LocalProvisioner):
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
-        pid = km.prespawned or km.zygote.request(
-            {"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})["pid"]
+        pid = km.prespawned or km.spawn()
         self.process = _ForkedProcess(km.zygote, int(pid))
         self.pid, self.pgid, self.cwd = self.process.pid, None, None
         return self.connection_info
@@ -229,6 +228,11 @@ class _ForkKernelManager(AsyncKernelManager):
         super().write_connection_file(**kwargs)
         if self.owner is not None:
             os.chown(self.connection_file, self.owner, self.owner)
+
+    def spawn(self) -> int:
+        """Ask the zygote to fork this manager's kernel; its supervisor's pid."""
+        return int(self.zygote.request({"op": "spawn", "connection_file": self.connection_file,
+                                        "cwd": self.kernel_cwd, "args": list(KERNEL_ARGS)})["pid"])
 
 
 @dataclass
@@ -279,8 +283,7 @@ class WarmLauncher(Launcher):
         try:
             km = self._new_manager()
             km.write_connection_file()
-            km.prespawned = int(km.zygote.request(
-                {"op": "spawn", "connection_file": km.connection_file, "cwd": km.kernel_cwd})["pid"])
+            km.prespawned = km.spawn()
             self._next = km
         except (ZygoteError, OSError, ValueError, KeyError):
             self._next = None

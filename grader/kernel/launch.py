@@ -16,6 +16,8 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKerne
 from jupyter_client.manager import AsyncKernelManager
 
 KERNEL_NAME = "grader-python3"
+# ipykernel's options for every kernel, however started (a command, or a fork server's spawn)
+KERNEL_ARGS = ("--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL")
 
 # Variables a student's kernel gets on top of a minimal environment: deterministic, quiet,
 # single-threaded (workers run side by side), figures kept off-screen.
@@ -41,6 +43,11 @@ def kernel_python() -> str:
     if not exe or not os.path.exists(exe):  # embedded or odd launchers: the real file at least
         exe = os.path.realpath(sys.executable or "python3")
     return os.path.abspath(exe)
+
+
+def kernel_command(python: str) -> list[str]:
+    """A kernel started as a command: ipykernel's launcher run by ``python``."""
+    return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS]
 
 
 def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = False) -> dict[str, str]:
@@ -157,8 +164,7 @@ class Launcher:
     preloads_kernel_modules = False  # class constant: kernels start with the probe and recorder defined
 
     def argv(self) -> list[str]:
-        return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                "--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
+        return kernel_command(self.python)
 
     def __post_init__(self):
         self._tails: dict[int, StderrTail] = {}

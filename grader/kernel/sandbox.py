@@ -24,7 +24,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
+from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_command, kernel_env, kernel_python
 from . import scratch
 from ..model import Limits
 
@@ -204,8 +204,7 @@ def python_paths() -> list[str]:
 
 
 def kernel_argv() -> list[str]:
-    return [kernel_python(), "-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.enabled=False",
-            "--IPKernelApp.log_level=CRITICAL"]
+    return kernel_command(kernel_python())
 
 
 def _hidden_dirs() -> list[str]:

@@ -12,7 +12,8 @@ worker's sandbox (see forkserver.py). It never runs student code itself. Each ke
 * dies if its supervisor or the zygote dies (PR_SET_PDEATHSIG).
 
 Protocol: one JSON request per connection on a Unix socket, one JSON reply.
-  {"op": "spawn", "connection_file": F, "cwd": D}  -> {"pid": supervisor pid}
+  {"op": "spawn", "connection_file": F, "cwd": D, "args": [ipykernel option, ...]}
+                                                    -> {"pid": supervisor pid}
   {"op": "poll", "pid": P}                          -> {"status": exit code or null}
   {"op": "signal", "pid": P, "sig": N}              -> {"ok": true}
 """
@@ -28,7 +29,6 @@ CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID = 0x00020000, 0x08000000,
 MS_REC, MS_PRIVATE = 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
 MODULES_FILE = "kernel-modules.json"  # in the control folder: [[module name, file name, source], ...], in order
-KERNEL_ARGS = ["--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL"]
 
 
 def preload(control_dir=None):
@@ -133,11 +133,11 @@ def _isolate(control_dir, disk_bytes):
     _mount("tmpfs", control_dir, "tmpfs", 0, "size=4096,mode=0555")  # the kernel cannot ask for more kernels
 
 
-def _run_kernel(connection_file):
+def _run_kernel(connection_file, args):
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize(["-f", connection_file] + KERNEL_ARGS)
+    app.initialize(["-f", connection_file] + list(args))  # the grader's KERNEL_ARGS (launch.py)
     app.start()
 
 
@@ -170,7 +170,7 @@ def _supervise(request, control_dir, sandboxed, disk_bytes):
                 signal.signal(sig, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
             try:
-                _run_kernel(request["connection_file"])
+                _run_kernel(request["connection_file"], request.get("args", ()))
             finally:
                 os._exit(0)
         code = 0
