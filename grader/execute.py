@@ -22,8 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
-from .kernel import scratch
-from .kernel import KERNEL_MODULES
+from .kernel import KERNEL_MODULES, scratch
 from .kernel.extensions import PROBE_MODULE
 from .kernel.launch import Launcher, start_failure
 from .locate import cells_of

@@ -28,9 +28,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
-from . import KERNEL_MODULES, extensions
+from . import KERNEL_MODULES, extensions, scratch
 from .launch import KERNEL_ARGS, KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
-from . import scratch
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
@@ -192,7 +191,7 @@ class ForkProvisioner(LocalProvisioner):
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
         pid = km.prespawned or km.spawn()
-        self.process = _ForkedProcess(km.zygote, int(pid))
+        self.process = _ForkedProcess(km.zygote, pid)
         self.pid, self.pgid, self.cwd = self.process.pid, None, None
         return self.connection_info
 

@@ -45,11 +45,6 @@ def kernel_python() -> str:
     return os.path.abspath(exe)
 
 
-def kernel_command(python: str) -> list[str]:
-    """A kernel started as a command: ipykernel's launcher run by ``python``."""
-    return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS]
-
-
 def kernel_env(extra: dict[str, str] | None = None, sandboxed: bool = False) -> dict[str, str]:
     """The kernel's whole environment: no grader secrets or tokens leak through os.environ."""
     if sandboxed:
@@ -164,7 +159,8 @@ class Launcher:
     preloads_kernel_modules = False  # class constant: kernels start with the probe and recorder defined
 
     def argv(self) -> list[str]:
-        return kernel_command(self.python)
+        """A kernel started as a command (a sandbox wraps it): ipykernel's launcher."""
+        return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS]
 
     def __post_init__(self):
         self._tails: dict[int, StderrTail] = {}

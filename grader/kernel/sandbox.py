@@ -24,7 +24,7 @@ from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 
-from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_command, kernel_env, kernel_python
+from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
 from . import scratch
 from ..model import Limits
 
@@ -203,10 +203,6 @@ def python_paths() -> list[str]:
     return [dst for _, dst in python_binds()]
 
 
-def kernel_argv() -> list[str]:
-    return kernel_command(kernel_python())
-
-
 def _hidden_dirs() -> list[str]:
     """Folders bound with the Python that a kernel must not read: the grader's bundled
     assignments (rubrics with hidden checks, reference solutions) when the grader is installed
@@ -299,7 +295,7 @@ class SandboxLauncher(Launcher):
             os.chown(sockdir, self.uid, self.uid)
         os.chmod(sockdir, 0o700)
         ksm = _SpecManager()
-        ksm.argv = self.sandbox_argv(sockdir, kernel_argv())
+        ksm.argv = self.sandbox_argv(sockdir, self.argv())
         ksm.env = {}
         ksm.interrupt_mode = "message"  # a signal to bwrap would not reach the kernel
         km = _SandboxKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
