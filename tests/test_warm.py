@@ -209,3 +209,55 @@ def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, wa
         launcher.close()
     values = {k: v.get("value") for k, v in ex.captures["p"].items()}
     assert values == {"history": False, "log_level": 50}, ex.captures["p"]
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+def test_a_forked_kernel_adopts_the_shell_made_in_the_zygote_wired_as_its_own(sandbox):
+    """The zygote makes the IPython shell once (zygote._prepare); each forked kernel adopts it.
+    The adopted shell must be wired as the one ipykernel makes: its kernel, parent and
+    publishing sockets, history off; and nothing one kernel does to it is in the next."""
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {
+        "kernel": "get_ipython().kernel.shell is get_ipython()",
+        "parent": "get_ipython().parent is get_ipython().kernel",
+        "display": "get_ipython().display_pub.pub_socket is get_ipython().kernel.iopub_socket",
+        "result": "get_ipython().displayhook.session is get_ipython().kernel.session",
+        "history": "get_ipython().history_manager.enabled",
+        "count": "get_ipython().execution_count",
+        "leaked": "sum(k in get_ipython().user_ns or k in get_ipython().magics_manager.magics['line'] "
+                  "for k in ('left_behind', 'magic_left'))"}})
+    cells = [new_code_cell("x = 1\nx"),
+             new_code_cell("left_behind = 1\nget_ipython().register_magic_function(lambda line: line, "
+                           "'line', 'magic_left')\nget_ipython().execution_count = 100")]
+    launcher = make_launcher(sandbox, LIMITS, warm=True)
+    try:
+        first = asyncio.run(execute(new_notebook(cells=cells), plan, LIMITS, 0, launcher))
+        second = asyncio.run(execute(new_notebook(cells=cells), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    values = [{k: v.get("value") for k, v in ex.captures["p"].items()} for ex in (first, second)]
+    assert values[0] == values[1], values  # the second kernel starts as the first did
+    assert values[0]["leaked"] == 0, values
+    assert {k: values[0][k] for k in ("kernel", "parent", "display", "result", "history")} == {
+        "kernel": True, "parent": True, "display": True, "result": True, "history": False}, values
+
+
+def test_the_zygote_prepares_kernels_with_the_installed_ipykernel():
+    """With the grader's own options and ipykernel's classes the zygote prepares the shell (the
+    30 ms a kernel it saves); asked for a second set of options, it declines and keeps what it
+    made for the first, and those kernels start the ordinary way."""
+    import subprocess
+    import sys
+
+    from grader.kernel import launch
+
+    zygote = os.path.join(os.path.dirname(launch.__file__), "zygote.py")
+    code = ("import runpy, sys\nz = runpy.run_path(sys.argv[1])\nargs = tuple(sys.argv[2:])\n"
+            "from ipykernel.zmqshell import ZMQInteractiveShell\n"
+            "print(z['_prepare'](args), ZMQInteractiveShell.initialized(), "
+            "z['_prepare'](args + ('--IPKernelApp.log_level=ERROR',)), ZMQInteractiveShell.initialized(), "
+            "z['_prepare'](args))\n")
+    out = subprocess.run([sys.executable, "-c", code, zygote, *launch.KERNEL_ARGS], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["True", "True", "False", "True", "True"], out.stdout

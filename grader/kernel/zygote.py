@@ -133,11 +133,95 @@ def _isolate(control_dir, disk_bytes):
     _mount("tmpfs", control_dir, "tmpfs", 0, "size=4096,mode=0555")  # the kernel cannot ask for more kernels
 
 
+# ipykernel options (launch.KERNEL_ARGS) -> whether this zygote holds a kernel application and an
+# IPython shell made for them (see _prepare)
+_PREPARED = {}
+
+
+def _prepare(args):
+    """Once, in the zygote, where no student code ever runs: the part of a kernel's start that is
+    the same for every kernel and opens no socket and no thread. That is ipykernel's options
+    parsed, the profile and config files found, and the IPython shell built (its magics,
+    formatters, namespaces), about 30 ms of CPU a kernel. A forked kernel then opens its own
+    sockets and threads, and ipykernel adopts the shell it finds made (_start_prepared).
+
+    Only for ipykernel's own kernel and shell classes and one set of options (the application
+    and the shell are singletons); if anything else was asked for, or making them started a
+    thread (one that would not survive the fork), kernels start the ordinary way."""
+    key = tuple(args)
+    if key not in _PREPARED:
+        first = not _PREPARED
+        _PREPARED[key] = first and _make_app_and_shell(list(args))
+        if first and not _PREPARED[key]:
+            _forget_prepared()  # half made: a kernel must not find it
+        import gc
+
+        gc.freeze()  # what was made here is shared by every kernel, as the imports are
+    return _PREPARED[key]
+
+
+def _make_app_and_shell(args):
+    import threading
+
+    from IPython.core.application import BaseIPythonApplication
+    from ipykernel.compiler import XCachingCompiler
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    try:
+        app = IPKernelApp.instance()
+        BaseIPythonApplication.initialize(app, args)  # options, profile, config files
+        custom = set(app.config.get("IPythonKernel", {})) & {"shell_class", "compiler_class", "user_module", "user_ns"}
+        if app.subapp is not None or app.kernel_class is not IPythonKernel or custom or app.user_ns is not None:
+            return False
+        ZMQInteractiveShell.instance(parent=app, profile_dir=app.profile_dir, kernel=None,
+                                     compiler_class=XCachingCompiler)
+        return threading.active_count() == 1
+    except Exception:
+        return False
+
+
+def _forget_prepared():
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+        from ipykernel.zmqshell import ZMQInteractiveShell
+
+        ZMQInteractiveShell.clear_instance()
+        IPKernelApp.clear_instance()
+    except Exception:
+        pass
+
+
+def _start_prepared(connection_file):
+    """In a forked kernel: ipykernel's start without the part _prepare did in the zygote."""
+    from IPython.core.application import BaseIPythonApplication
+    from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.zmqshell import ZMQInteractiveShell
+
+    app, shell = IPKernelApp.instance(), ZMQInteractiveShell.instance()
+    app.connection_file = connection_file
+    done = BaseIPythonApplication.initialize
+    BaseIPythonApplication.initialize = lambda self, argv=None: None  # options, profile: done
+    try:
+        app.initialize([])  # sockets, threads, the kernel (which finds the shell made)
+    finally:
+        BaseIPythonApplication.initialize = done
+    if app.kernel.shell is not shell:
+        raise RuntimeError("ipykernel made another shell than the one prepared")
+    shell.parent = shell.kernel = app.kernel  # what the kernel would have given the shell it made
+    return app
+
+
 def _run_kernel(connection_file, args):
     from ipykernel.kernelapp import IPKernelApp
 
-    app = IPKernelApp.instance()
-    app.initialize(["-f", connection_file] + list(args))  # the grader's KERNEL_ARGS (launch.py)
+    if _PREPARED.get(tuple(args)):
+        app = _start_prepared(connection_file)
+    else:
+        _forget_prepared()  # made for other options
+        app = IPKernelApp.instance()
+        app.initialize(["-f", connection_file] + list(args))  # the grader's KERNEL_ARGS (launch.py)
     app.start()
 
 
@@ -215,6 +299,7 @@ def serve(control_dir, sandboxed, disk_bytes):
 def _handle(req, exits, server, control_dir, sandboxed, disk_bytes):
     op = req.get("op")
     if op == "spawn":
+        _prepare(req.get("args", ()))
         pid = os.fork()
         if pid == 0:
             try:
