@@ -51,6 +51,7 @@ def preload(control_dir=None):
     for name in ("ipykernel.debugger", "ipykernel.zmqshell", "ipykernel.comm", "ipykernel.iostream",
                  "ipykernel.heartbeat", "ipykernel.control", "ipykernel.eventloops", "IPython.core.completer",
                  "IPython.display", "matplotlib_inline.backend_inline", "PIL.Image", "numpy.linalg", "numpy.random",
+                 "tornado.platform.asyncio", "torch._subclasses.schema_check_mode", "faulthandler",
                  "torch.fx.experimental.symbolic_shapes"):  # (backward with a gradient loads sympy)
         try:  # modules a kernel loads on start or on first use
             __import__(name)
