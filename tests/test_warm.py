@@ -261,3 +261,31 @@ def test_the_zygote_prepares_kernels_with_the_installed_ipykernel():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["True", "True", "False", "True", "True"], out.stdout
+
+
+def test_kernels_asked_for_other_options_start_the_ordinary_way(monkeypatch):
+    """The fork server prepares one set of options. A kernel asked for with others (here a
+    louder log) must not adopt the shell and application made for the first set: it starts as
+    ipykernel starts, with its own options in force."""
+    from grader.kernel import forkserver
+
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {
+        "history": "get_ipython().history_manager.enabled",
+        "log_level": "get_ipython().kernel.parent.log_level",
+        "wired": "get_ipython().kernel.shell is get_ipython() and get_ipython().parent is get_ipython().kernel"}})
+    launcher = make_launcher(False, LIMITS, warm=True)
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    try:
+        first = asyncio.run(execute(nb, plan, LIMITS, 0, launcher))
+        monkeypatch.setattr(forkserver, "KERNEL_ARGS", tuple(
+            "--IPKernelApp.log_level=ERROR" if a.startswith("--IPKernelApp.log_level=") else a
+            for a in forkserver.KERNEL_ARGS))
+        asyncio.run(execute(nb, plan, LIMITS, 0, launcher))  # forked ahead, before the change
+        second = asyncio.run(execute(nb, plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert "p" in second.captures, (second.kernel_error, second.probe_errors, second.cells)
+    got = [{k: v.get("value") for k, v in ex.captures["p"].items()} for ex in (first, second)]
+    assert got == [{"history": False, "log_level": 50, "wired": True},
+                   {"history": False, "log_level": 40, "wired": True}], got

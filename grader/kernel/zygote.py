@@ -162,6 +162,7 @@ def _prepare(args):
 
 
 def _make_app_and_shell(args):
+    import inspect
     import threading
 
     from IPython.core.application import BaseIPythonApplication
@@ -170,7 +171,12 @@ def _make_app_and_shell(args):
     from ipykernel.kernelapp import IPKernelApp
     from ipykernel.zmqshell import ZMQInteractiveShell
 
-    try:
+    try:  # this ipykernel starts as _start_prepared expects: its own initialize calls the base
+        # application's (the part done here), and its kernel takes the shell singleton (the one
+        # made here); another version that does not is left to start the ordinary way
+        if "super().initialize(argv)" not in inspect.getsource(IPKernelApp.initialize) or \
+                "shell_class.instance(" not in inspect.getsource(IPythonKernel.__init__):
+            return False
         app = IPKernelApp.instance()
         BaseIPythonApplication.initialize(app, args)  # options, profile, config files
         custom = set(app.config.get("IPythonKernel", {})) & {"shell_class", "compiler_class", "user_module", "user_ns"}
