@@ -134,9 +134,10 @@ def _isolate(control_dir, disk_bytes):
     _mount("tmpfs", control_dir, "tmpfs", 0, "size=4096,mode=0555")  # the kernel cannot ask for more kernels
 
 
-# ipykernel options (launch.KERNEL_ARGS) -> whether this zygote holds a kernel application and an
-# IPython shell made for them (see _prepare)
-_PREPARED = {}
+# the ipykernel options (launch.KERNEL_ARGS) this zygote holds a kernel application and an IPython
+# shell made for, if any (see _prepare), and whether it has tried to make them
+_prepared_for = None
+_tried = False
 
 
 def _prepare(args):
@@ -146,19 +147,20 @@ def _prepare(args):
     formatters, namespaces), about 30 ms of CPU a kernel. A forked kernel then opens its own
     sockets and threads, and ipykernel adopts the shell it finds made (_start_prepared).
 
-    Only for ipykernel's own kernel and shell classes and one set of options (the application
-    and the shell are singletons); if anything else was asked for, or making them started a
-    thread (one that would not survive the fork), kernels start the ordinary way."""
-    key = tuple(args)
-    if key not in _PREPARED:
-        first = not _PREPARED
-        _PREPARED[key] = first and _make_app_and_shell(list(args))
-        if first and not _PREPARED[key]:
+    Only for ipykernel's own kernel and shell classes and the first set of options asked for (the
+    application and the shell are singletons); if anything else was asked for, or making them
+    started a thread (one that would not survive the fork), kernels start the ordinary way."""
+    global _prepared_for, _tried
+    if not _tried:
+        _tried = True
+        if _make_app_and_shell(list(args)):
+            _prepared_for = tuple(args)
+        else:
             _forget_prepared()  # half made: a kernel must not find it
         import gc
 
         gc.freeze()  # what was made here is shared by every kernel, as the imports are
-    return _PREPARED[key]
+    return _prepared_for == tuple(args)
 
 
 def _make_app_and_shell(args):
@@ -223,7 +225,7 @@ def _start_prepared(connection_file):
 def _run_kernel(connection_file, args):
     from ipykernel.kernelapp import IPKernelApp
 
-    if _PREPARED.get(tuple(args)):
+    if _prepared_for == tuple(args):
         app = _start_prepared(connection_file)
     else:
         _forget_prepared()  # made for other options
