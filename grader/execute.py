@@ -370,31 +370,41 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         ex.sources.append(c.source if c.kind == "code" else "")
         ex.markdown.append(c.source if c.kind == "markdown" else "")
     lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
+    ahead: int | None = None  # the cell whose "pre" probes ran with the first set-up
     missing: dict[int, int] = {}  # execution count -> cell index: recorded events not received yet
 
     def mark_lost(pids, status: str, reason: Reason) -> None:
         for pid in pids:
             ex.probe_errors[pid] = (status, reason)
 
-    async def fresh_kernel() -> bool:
+    async def fresh_kernel(first: bool = False) -> bool:
         """A new kernel, set up: its kernel-side modules defined (in a cold kernel that imports
-        what they import) while the plan may still be in the making, then the plan's own files."""
-        nonlocal runner, plan
+        what they import) while the plan may still be in the making, then the plan's own files.
+        ``first``: the notebook's first kernel, whose set-up request also carries the probes
+        planned before the first code cell when the plan is made by then (one request less)."""
+        nonlocal runner, plan, ahead
         missing.clear()  # what the lost kernel held is gone with it
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
         early: dict[str, str] = {}  # the plan's kernel files, when the plan is already made
+        ahead = None
         try:
             with phase("kernel"):
                 await runner.start()
             with phase("setup"):
+                if not isinstance(plan, Plan) and isinstance(plan, asyncio.Future) and plan.done() \
+                        and plan.exception() is None:
+                    plan = plan.result()
                 if isinstance(plan, Plan):
                     early = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
-                status, cell = await runner.run(_setup_code(nonce, seed, int(limits.output_kb * 1024),
-                                                            launcher.preloads_kernel_modules, early),
-                                                limits.probe_timeout * 2)
+                    ahead = _before_code(plan, ex.sources) if first else None
+                code = _setup_code(nonce, seed, int(limits.output_kb * 1024), launcher.preloads_kernel_modules, early)
+                if ahead is not None:  # the set-up has defined what the probes need: they run after it
+                    code += _probe_code(plan.pre[ahead]) + "\n"
+                status, cell = await runner.run(code, limits.probe_timeout * (3 if ahead is not None else 2))
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
+            ahead = None
             return False
         finally:
             if not isinstance(plan, Plan):
@@ -410,7 +420,10 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         if status != "ok":
             ename, evalue = _error_of(cell)
             ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()
+            ahead = None
             return False
+        if ahead is not None:
+            _store_probe(plan.pre[ahead], cell, status, nonce, ex)
         return True
 
     async def after_loss(i: int) -> str | None:
@@ -422,7 +435,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         return "dead"
 
     try:
-        if not await fresh_kernel() and not await fresh_kernel():  # one retry: a start can fail once
+        if not await fresh_kernel(first=True) and not await fresh_kernel(first=True):  # one retry: a start can fail once
             lost = "dead"
             mark_lost(plan.probe_ids(), "error", Reason("kernel.start_failed", error=ex.kernel_error))
             ex.kernel_died_at = -1
@@ -437,7 +450,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
                       ("timeout", Reason("kernel.notebook_timeout"))
                 mark_lost([p for p in (*plan.pre.get(i, {}), *plan.post.get(i, {})) if p not in ex.probe_errors], *why)
                 continue
-            if i in plan.pre:
+            if i in plan.pre and i != ahead:
                 if await _probe(runner, plan.pre[i], limits, nonce, ex):
                     mark_lost(plan.post.get(i, {}), "error", Reason("kernel.died_before_capture"))
                     if c.get("cell_type") == "code":
@@ -491,6 +504,22 @@ async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce:
         for pid in batch:
             ex.probe_errors[pid] = ("error", Reason("kernel.died_reading") if status != "broken" else LOST["broken"][1])
         return "dead"
+    _store_probe(batch, cell, status, nonce, ex)
+    return None
+
+
+def _before_code(plan: Plan, sources: list[str]) -> int | None:
+    """The cell whose "pre" probes can run with the set-up: the first one planned, when no code
+    runs before it (``sources``: each cell's code, "" for other cells), so that nothing would run
+    between the set-up and those probes."""
+    if not plan.pre:
+        return None
+    first = min(plan.pre)
+    return None if any(src.strip() for src in sources[:first]) else first
+
+
+def _store_probe(batch: dict[str, dict], cell, status: str, nonce: str, ex: Execution) -> None:
+    """A probe batch's results (or why there are none) from the cell that ran it."""
     results = _read_probe(cell, nonce)
     if results is None:
         ename, evalue = _error_of(cell)
@@ -499,10 +528,9 @@ async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce:
             Reason("kernel.unreadable", ename=ename) if ename else Reason("kernel.no_data")
         for pid in batch:
             ex.probe_errors[pid] = (st, why)
-        return None
+        return
     for pid in batch:
         if pid in results:
             ex.captures[pid] = results[pid]
         else:
             ex.probe_errors[pid] = ("error", Reason("kernel.no_value"))
-    return None
