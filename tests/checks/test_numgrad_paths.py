@@ -235,3 +235,23 @@ def test_no_calls_and_malformed():
     assert judge("numgrad", got={"trace": {"type": "trace", "calls": []}}).status == "fail"
     assert judge("paths", got={"trace": "garbage"}).status == "fail"
 
+
+
+def test_the_trace_is_on_while_cells_run_and_off_between_them():
+    """The window's trace function runs only from a cell's start to its end: the kernel's own
+    message handling between cells runs untraced (a Python trace slows every frame), the calls
+    in the cells are still all seen, and a trace the notebook installs itself is left alone."""
+    setup = ["import sys, torch\n_between = []\n"
+             "get_ipython().events.register('post_run_cell', lambda result: _between.append(sys.gettrace()))"]
+    cases = {"own": ["def g(x):\n    return x * 2 if x.sum() > 0 else x * 3",
+                     "_inside = sys.gettrace()\ng(torch.ones(2)); g(-torch.ones(2))"]}
+    after = ["print(_inside is not None, [t is None for t in _between])",
+             "def mine(frame, event, arg):\n    return None\nsys.settrace(mine)",
+             "print(sys.gettrace() is mine)"]
+    verdicts, ex = run_cases(setup, {**cases, "after": after},
+                             {"own": [spec("paths", "own", min_paths=2)]})
+    assert verdicts["own"]["paths"].status == "pass", verdicts["own"]["paths"]
+    printed = [r.stream.strip() for r in ex.cells if r.index >= 3 and r.stream.strip()]
+    # inside the window's cells: on; at each post_run_cell so far (set-up, window, after it): off
+    assert printed[0].startswith("True [") and "False" not in printed[0], printed
+    assert printed[1] == "True", printed  # the notebook's own trace outlives its cell
