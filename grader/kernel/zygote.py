@@ -186,8 +186,14 @@ def _make_app_and_shell(args):
         custom = set(app.config.get("IPythonKernel", {})) & {"shell_class", "compiler_class", "user_module", "user_ns"}
         if app.subapp is not None or app.kernel_class is not IPythonKernel or custom or app.user_ns is not None:
             return False
-        ZMQInteractiveShell.instance(parent=app, profile_dir=app.profile_dir, kernel=None,
-                                     compiler_class=XCachingCompiler)
+        shell = ZMQInteractiveShell.instance(parent=app, profile_dir=app.profile_dir, kernel=None,
+                                             compiler_class=XCachingCompiler)
+        try:  # the result formatters, made on first use, and torch's tensor printing: 3 + 2.5 ms a kernel
+            import torch
+
+            shell.display_formatter.format(torch.zeros(2))
+        except Exception:
+            pass
         return threading.active_count() == 1
     except Exception:
         return False
