@@ -409,6 +409,8 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         finally:
             if not isinstance(plan, Plan):
                 plan = await plan  # (its own error, if any, is the grader's: raised)
+        if ahead is not None and status == "ok":  # read from the set-up's own cell, before any other
+            _store_probe(plan.pre[ahead], cell, status, nonce, ex)
         rest = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources and f not in early}
         if status == "ok" and rest:
             try:
@@ -422,8 +424,6 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
             ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()
             ahead = None
             return False
-        if ahead is not None:
-            _store_probe(plan.pre[ahead], cell, status, nonce, ex)
         return True
 
     async def after_loss(i: int) -> str | None:

@@ -104,3 +104,36 @@ def test_seeded_and_figures_after_show():
     assert ex.captures["r"]["v"]["values"] == torch.rand(2).tolist()
     lines = ex.captures["figs"]["figures"][0]["lines"]
     assert lines == [{"label": "l", "x": [0.0, 1.0, 2.0], "y": [3.0, 4.0, 5.0]}]
+
+
+def test_probes_before_the_first_code_run_with_the_set_up():
+    """A "pre" probe with no code before it runs in the set-up request (one request less) and
+    reads the kernel as the first cell will find it; one after code keeps its own request."""
+    from nbformat.v4 import new_markdown_cell
+
+    from grader.execute import _Runner, _before_code
+
+    plan = Plan()
+    plan.add(1, "pre", "first", {"op": "values", "exprs": {"v": "'x' in dir()"}})
+    plan.add(3, "pre", "later", {"op": "values", "exprs": {"v": "x"}})
+    assert _before_code(plan, ["", "x = 1", "", "x += 1"]) == 1
+    assert _before_code(plan, ["y = 0", "x = 1", "", "x += 1"]) is None
+    assert _before_code(plan, ["  \n", "x = 1"]) == 1  # an empty code cell runs nothing
+    sent = []
+    real = _Runner.run
+
+    async def counting(self, source, timeout):
+        sent.append(source)
+        return await real(self, source, timeout)
+
+    _Runner.run = counting
+    try:
+        nb = new_notebook(cells=[new_markdown_cell("# 1"), new_code_cell("x = 1"), new_markdown_cell("#"),
+                                 new_code_cell("x += 1")])
+        ex = asyncio.run(execute(nb, plan, LIMITS, seed=0))
+    finally:
+        _Runner.run = real
+    assert ex.probe_errors == {}
+    assert ex.captures["first"]["v"]["value"] is False and ex.captures["later"]["v"]["value"] == 1
+    assert len(sent) == 4, sent  # set-up with the first probe, two cells, the later probe
+    assert "install(" in sent[0] and "'first'" in sent[0].replace('\\"', "'").replace('"', "'")
