@@ -387,7 +387,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         await runner.kill()
         runner = _Runner(launcher, limits, cwd)
         early: dict[str, str] = {}  # the plan's kernel files, when the plan is already made
-        ahead = None
+        merged = None  # the cell whose "pre" probes this set-up request carries
         try:
             with phase("kernel"):
                 await runner.start()
@@ -397,20 +397,20 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
                     plan = plan.result()
                 if isinstance(plan, Plan):
                     early = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
-                    ahead = _before_code(plan, ex.sources) if first else None
+                    merged = _before_code(plan, ex.sources) if first else None
                 code = _setup_code(nonce, seed, int(limits.output_kb * 1024), launcher.preloads_kernel_modules, early)
-                if ahead is not None:  # the set-up has defined what the probes need: they run after it
-                    code += _probe_code(plan.pre[ahead]) + "\n"
-                status, cell = await runner.run(code, limits.probe_timeout * (3 if ahead is not None else 2))
+                if merged is not None:  # the set-up has defined what the probes need: they run after it
+                    code += _probe_code(plan.pre[merged]) + "\n"
+                status, cell = await runner.run(code, limits.probe_timeout * (3 if merged is not None else 2))
         except Exception as e:
             ex.kernel_error = start_failure(launcher, runner.client.km if runner.client else None, e)
-            ahead = None
             return False
         finally:
             if not isinstance(plan, Plan):
                 plan = await plan  # (its own error, if any, is the grader's: raised)
-        if ahead is not None and status == "ok":  # read from the set-up's own cell, before any other
-            _store_probe(plan.pre[ahead], cell, status, nonce, ex)
+        if merged is not None and status == "ok":  # read from the set-up's own cell, before any other
+            _store_probe(plan.pre[merged], cell, status, nonce, ex)
+            ahead = merged
         rest = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources and f not in early}
         if status == "ok" and rest:
             try:
@@ -422,7 +422,6 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         if status != "ok":
             ename, evalue = _error_of(cell)
             ex.kernel_error = f"set-up failed: {ename} {evalue}".strip()
-            ahead = None
             return False
         return True
 

@@ -106,7 +106,7 @@ def test_seeded_and_figures_after_show():
     assert lines == [{"label": "l", "x": [0.0, 1.0, 2.0], "y": [3.0, 4.0, 5.0]}]
 
 
-def test_probes_before_the_first_code_run_with_the_set_up():
+def test_probes_before_the_first_code_run_with_the_set_up(monkeypatch):
     """A "pre" probe with no code before it runs in the set-up request (one request less) and
     reads the kernel as the first cell will find it; one after code keeps its own request."""
     from nbformat.v4 import new_markdown_cell
@@ -126,13 +126,10 @@ def test_probes_before_the_first_code_run_with_the_set_up():
         sent.append(source)
         return await real(self, source, timeout)
 
-    _Runner.run = counting
-    try:
-        nb = new_notebook(cells=[new_markdown_cell("# 1"), new_code_cell("x = 1"), new_markdown_cell("#"),
-                                 new_code_cell("x += 1")])
-        ex = asyncio.run(execute(nb, plan, LIMITS, seed=0))
-    finally:
-        _Runner.run = real
+    monkeypatch.setattr(_Runner, "run", counting)
+    nb = new_notebook(cells=[new_markdown_cell("# 1"), new_code_cell("x = 1"), new_markdown_cell("#"),
+                             new_code_cell("x += 1")])
+    ex = asyncio.run(execute(nb, plan, LIMITS, seed=0))
     assert ex.probe_errors == {}
     assert ex.captures["first"]["v"]["value"] is False and ex.captures["later"]["v"]["value"] == 1
     assert len(sent) == 4, sent  # set-up with the first probe, two cells, the later probe
