@@ -134,3 +134,19 @@ def test_probes_before_the_first_code_run_with_the_set_up(monkeypatch):
     assert ex.captures["first"]["v"]["value"] is False and ex.captures["later"]["v"]["value"] == 1
     assert len(sent) == 4, sent  # set-up with the first probe, two cells, the later probe
     assert "install(" in sent[0] and "'first'" in sent[0].replace('\\"', "'").replace('"', "'")
+
+
+def test_an_empty_flush_is_no_round_trip_and_output_keeps_its_order():
+    # ipykernel's flush asks its IOPub thread twice (send, then answer) even with nothing to
+    # send; the set-up makes an empty flush return at once. Counted on the thread's queue.
+    count = ("import sys\n_q = sys.stdout.pub_thread\n_calls = []\n_sched = _q.schedule\n"
+             "_q.schedule = lambda f, _s=_sched: (_calls.append(f), _s(f))[1]")
+    empty = "_n = len(_calls)\nsys.stdout.flush()\nsys.stderr.flush()\n_empty = len(_calls) - _n"
+    written = ("_n = len(_calls)\nsys.stdout.write('a')\n_n2 = len(_calls)\nsys.stdout.flush()\n"
+               "_full = len(_calls) - _n2\nsys.stderr.write('b')\nsys.stderr.flush()\nprint('c')\n'd'")
+    plan = values(2, "p", empty="_empty", full="_full")
+    ex = run([count, empty, written], plan)
+    assert [c.status for c in ex.cells] == ["ok", "ok", "ok"]
+    assert ex.captures["p"]["empty"]["value"] == 0
+    assert ex.captures["p"]["full"]["value"] >= 2  # text waiting: handed over and waited for, as before
+    assert ex.cells[2].stream.replace("\n", "") in ("abc'd'", "acb'd'")  # stdout's and stderr's own order

@@ -30,6 +30,7 @@ def setup(nonce, seed, output_cap=1 << 20):
     _state["nonce"] = nonce
     _state["publish"] = publish_display_data
     _cap_output(output_cap)
+    _skip_empty_flush()
     try:  # the grader reads only the exception's type and message: skip the costly context
         get_ipython().InteractiveTB.set_mode(mode="Minimal")  # noqa: F821
     except Exception:
@@ -81,6 +82,40 @@ def _cap_output(limit):
         count["n"], count["noted"] = 0, False
 
     get_ipython().events.register("pre_run_cell", reset)  # noqa: F821
+
+
+def _pending(stream):
+    """Whether ipykernel's stream holds text not yet sent (None: a stream this code does not know)."""
+    buffers = getattr(stream, "_buffers", None)  # ipykernel 7: one buffer per parent message
+    if isinstance(buffers, dict):
+        return any(b.tell() for b in list(buffers.values()))
+    buffer = getattr(stream, "_buffer", None)  # ipykernel 6
+    if buffer is not None and hasattr(buffer, "tell"):
+        return buffer.tell() > 0
+    return None
+
+
+def _skip_empty_flush():
+    """ipykernel's ``flush`` hands the stream's buffer to its IOPub thread and waits for that
+    thread to answer, even when the buffer is empty; it runs four times a request, mostly with
+    nothing to send (1 ms of the kernel's CPU a request). With nothing buffered it now returns at
+    once: nothing written before it can be sent later than before (anything already handed
+    to the IOPub thread is sent before the reply's messages, which follow it in that thread's queue)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(_sys, name)
+        lock = getattr(stream, "_buffer_lock", None)
+        if lock is None or getattr(stream, "echo", None) is not None or _pending(stream) is None:
+            continue
+        original = stream.flush
+
+        def flush(_stream=stream, _lock=lock, _original=original):
+            with _lock:
+                pending = _pending(_stream)
+            if pending is False:
+                return None
+            return _original()
+
+        stream.flush = flush
 
 
 def _ns():
