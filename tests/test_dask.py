@@ -151,11 +151,11 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(tmp_path, expected
 
 
 def _kernel_running(worker: int) -> bool:
-    """Whether the worker's fork server has a kernel up: zygote -> supervisor -> init -> kernel,
-    all forked, so all with the zygote's command line. A process merely showing that command line
-    is not enough: the zygote itself vforks (``uname -p`` while it imports) and a vfork child has
-    its parent's command line until it execs; killing a worker then (it is only starting, the
-    scheduler rightly does not count it against the submission) once made the count 4, not 3."""
+    """Whether the worker's fork server has a kernel up: zygote -> init -> kernel, both forked,
+    so all with the zygote's command line. A process merely showing that command line is not
+    enough: the zygote itself vforks (``uname -p`` while it imports) and a vfork child has its
+    parent's command line until it execs; killing a worker then (it is only starting, the
+    scheduler rightly does not count it against the submission) once made a count wrong."""
     import psutil
 
     try:
@@ -176,7 +176,7 @@ def _kernel_running(worker: int) -> bool:
             pid, n = forked[pid], n + 1
         return n
 
-    return any(depth(pid) >= 2 for pid in forked)  # an init (or kernel) under a supervisor under the zygote
+    return any(depth(pid) >= 2 for pid in forked)  # a kernel under its init under the zygote
 
 
 @pytest.mark.slow

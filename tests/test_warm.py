@@ -93,6 +93,37 @@ def test_no_system_v_ipc_passes_between_forked_kernels():
     assert ex.captures["p"] == {"segment": {"type": "number", "value": -1}, "semaphore": {"type": "number", "value": -1}}
 
 
+@pytest.mark.skipif(not SANDBOX, reason="needs bubblewrap")
+@pytest.mark.parametrize("made", ["clone", "unshare"])
+def test_a_forked_kernel_is_pid_2_under_an_init_of_its_own(made, monkeypatch):
+    """Sandboxed, a kernel's init is PID 1 of a new PID namespace, made at once by the clone
+    system call, or (where its number is not known) by a forked process that unshares and forks
+    it. Either way the kernel is PID 2, a signal to its parent is ignored as in a cold kernel,
+    and neither a file in /tmp nor System V IPC reaches the next kernel."""
+    from grader.kernel import forkserver
+
+    if made == "unshare":
+        source = forkserver.ZYGOTE_SOURCE
+        assert "\n_SYS_CLONE = {" in source
+        monkeypatch.setattr(forkserver, "ZYGOTE_SOURCE", source.replace("\n_SYS_CLONE = {", "\n_SYS_CLONE = None and {"))
+    launcher = make_launcher(True, LIMITS, warm=True)
+    try:
+        first = [SYSV_LEAVE + "\nimport os\nopen('/tmp/left', 'w').write('x')",
+                 "os.kill(os.getppid(), 9)\nimport time\ntime.sleep(0.2)"]
+        plan = Plan()
+        plan.add(1, "post", "p", {"op": "values", "exprs": {"pid": "os.getpid()", "ppid": "os.getppid()"}})
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(c) for c in first]), plan, LIMITS, 0, launcher))
+        assert [c.status for c in ex.cells] == ["ok", "ok"]
+        assert ex.captures["p"] == {"pid": {"type": "number", "value": 2}, "ppid": {"type": "number", "value": 1}}
+        plan = Plan()
+        plan.add(0, "post", "p", {"op": "values", "exprs": {"segment": "libc.shmget(0x6a7e, 0, 0)",
+                                                             "left": "__import__('os').path.exists('/tmp/left')"}})
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(SYSV_FIND)]), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert ex.captures["p"] == {"segment": {"type": "number", "value": -1}, "left": {"type": "bool", "value": False}}
+
+
 def test_seeded_values_equal_cold_and_warm():
     cold, warm = make_launcher(False, LIMITS), make_launcher(False, LIMITS, warm=True)
     try:

@@ -229,7 +229,7 @@ class _ForkKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, self.owner, self.owner)
 
     def spawn(self) -> int:
-        """Ask the zygote to fork this manager's kernel; its supervisor's pid."""
+        """Ask the zygote to fork this manager's kernel; its init's pid."""
         return int(self.zygote.request({"op": "spawn", "connection_file": self.connection_file,
                                         "cwd": self.kernel_cwd, "args": list(KERNEL_ARGS)})["pid"])
 
