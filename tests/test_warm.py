@@ -41,6 +41,7 @@ OBSERVE = {
     "figures": "len(plt.get_fignums())",
     "env": "os.environ.get('POLLUTED')",
     "marker": "'marker' in globals()",
+    "gc": "__import__('gc').isenabled()",  # the fork server imports with it off, its kernels run with it on
 }
 
 
@@ -66,7 +67,7 @@ def test_no_state_passes_between_forked_kernels(sandbox):
     assert after == clean
     values = {k: v.get("value") for k, v in after.items()}
     assert values["allclose_ok"] is False and values["builtins_clean"] is True and values["figures"] == 0
-    assert values["marker"] is False and after["env"] == {"type": "none"}
+    assert values["marker"] is False and after["env"] == {"type": "none"} and values["gc"] is True
 
 
 SYSV_LEAVE = (  # System V objects outlive their process: a shared segment with data, and a semaphore
