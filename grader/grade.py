@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import hashlib
 import importlib.metadata
 import json
@@ -33,6 +34,10 @@ from .timing import emit, phase, start as start_timing
 
 
 def _import_judging_modules() -> None:
+    """Without cyclic garbage collection while it imports (each full collection walks every
+    object made so far): 1.0-1.1 cpu-s instead of 1.3-1.7."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
         import torch
 
@@ -41,6 +46,9 @@ def _import_judging_modules() -> None:
         mismatch(torch.zeros(2), torch.ones(2))  # and what the comparison loads on first use
     except ImportError:
         pass  # reported where a check needs it
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _warmup = threading.Thread(target=_import_judging_modules, name="grader-imports", daemon=True)

@@ -150,3 +150,18 @@ def test_an_empty_flush_is_no_round_trip_and_output_keeps_its_order():
     assert ex.captures["p"]["empty"]["value"] == 0
     assert ex.captures["p"]["full"]["value"] >= 2  # text waiting: handed over and waited for, as before
     assert ex.cells[2].stream.replace("\n", "") in ("abc'd'", "acb'd'")  # stdout's and stderr's own order
+
+
+def test_the_judges_imports_leave_garbage_collection_as_they_found_it():
+    import gc
+
+    from grader.grade import _import_judging_modules
+
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            _import_judging_modules()  # paused while importing, then as it was
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()
