@@ -165,3 +165,12 @@ def test_the_judges_imports_leave_garbage_collection_as_they_found_it():
             assert gc.isenabled() is state
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_a_cold_kernel_has_the_courses_imports_before_the_first_cell_and_collects_garbage():
+    # imported in the set-up without the collector (much cheaper than in the student's cells),
+    # which is back on before any student code
+    plan = values(0, "p", shapes="'torch.fx.experimental.symbolic_shapes' in sys.modules",
+                  figure="'matplotlib.figure' in sys.modules", gc="gc.isenabled()")
+    ex = run(["import sys, gc"], plan)
+    assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": True, "figure": True, "gc": True}

@@ -321,8 +321,8 @@ def _ensure_mode():
 # ---- figures ------------------------------------------------------------------------------
 
 def _patch_figures():
-    """Watch every Figure created from now on (once matplotlib.figure is fully imported: the
-    warm-up thread may be importing it right now)."""
+    """Watch every Figure created from now on (once matplotlib.figure is fully imported: a
+    thread of the notebook's may be importing it right now)."""
     mfig = _sys.modules.get("matplotlib.figure")
     if _st["fig_patched"] or mfig is None or getattr(mfig, "Figure", None) is None:
         return
@@ -493,14 +493,7 @@ def install(nonce):
     ip = get_ipython()  # noqa: F821 - provided by IPython in the kernel
     ip.events.register("pre_run_cell", _pre_run_cell)
     ip.events.register("post_run_cell", _post_run_cell)
-    threading.Thread(target=_warm_figures, daemon=True).start()
-
-
-def _warm_figures():
-    """Import matplotlib on another core while the first cells run, and watch its figures
-    from then on (a cell that imports it first waits for this import, then finds it patched)."""
-    try:
-        import matplotlib.figure  # noqa: F401
+    try:  # matplotlib is imported by now (the probe's set-up): its figures are watched from the start
+        _patch_figures()
     except Exception:
-        return
-    _patch_figures()
+        pass
