@@ -174,3 +174,19 @@ def test_a_cold_kernel_has_the_courses_imports_before_the_first_cell_and_collect
                   figure="'matplotlib.figure' in sys.modules", gc="gc.isenabled()")
     ex = run(["import sys, gc"], plan)
     assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": True, "figure": True, "gc": True}
+
+
+def test_the_provisioner_factory_is_made_without_reading_every_entry_point():
+    # jupyter_client's factory reads every installed distribution's entry points when it is
+    # made (0.2 s before check's kernel can start); the grader makes it knowing its two
+    import subprocess
+    import sys
+
+    code = ("import jupyter_client.provisioning.factory as f\ncalls = []\nreal = f.entry_points\n"
+            "f.entry_points = lambda **k: (calls.append(k), real(**k))[1]\n"
+            "from grader.kernel.forkserver import _register_provisioner\n"
+            "from grader.kernel.launch import Launcher, provisioner_factory\n"
+            "_register_provisioner()\nLauncher().kernel_manager()\n"
+            "print(len(calls), sorted(provisioner_factory().provisioners))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split("\n")[0] == "0 ['grader-fork', 'local-provisioner']", out.stderr[-500:]

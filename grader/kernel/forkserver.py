@@ -29,7 +29,8 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
 
 from . import KERNEL_MODULES, extensions, scratch
-from .launch import KERNEL_ARGS, KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python
+from .launch import (KERNEL_ARGS, KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python,
+                     provisioner_factory)
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
@@ -212,9 +213,8 @@ def _register_provisioner() -> None:
 
     from jupyter_client.provisioning import KernelProvisionerFactory
 
-    factory = KernelProvisionerFactory.instance()  # made once; reads the installed entry points
-    factory.provisioners[PROVISIONER] = EntryPoint(PROVISIONER, f"{__name__}:ForkProvisioner",
-                                                   KernelProvisionerFactory.GROUP_NAME)
+    provisioner_factory().provisioners[PROVISIONER] = EntryPoint(
+        PROVISIONER, f"{__name__}:ForkProvisioner", KernelProvisionerFactory.GROUP_NAME)
 
 
 class _ForkKernelManager(AsyncKernelManager):
