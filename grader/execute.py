@@ -14,7 +14,7 @@ import shutil
 import time
 from queue import Empty
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import Any, Awaitable, Callable
 
 import nbformat
 from nbformat import NotebookNode, from_dict
@@ -193,7 +193,8 @@ class _Runner:
         self.nb = nbformat.v4.new_notebook()
         self.client: NotebookClient | None = None
 
-    async def start(self) -> None:
+    async def start(self, launched: Callable[[], None] | None = None) -> None:
+        """Start a kernel and wait until it answers; ``launched()`` once its process is started."""
         km = self.launcher.kernel_manager()
         km.context = self.launcher.zmq_context()  # shared: nothing to tear down per kernel
         self.client = _CappedClient(
@@ -205,6 +206,8 @@ class _Runner:
         self.client.km = km
         self.client.output_cap = int(self.limits.output_kb * 1024)
         await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
+        if launched is not None:
+            launched()
         kc = km.client(context=km.context)
         kc.allow_stdin = False
         self.client.kc = kc
@@ -354,10 +357,11 @@ def _read_probe(cell, nonce: str) -> dict[str, Any] | None:
 
 
 async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int, launcher: Launcher | None = None,
-                  workdir: str | None = None) -> Execution:
+                  workdir: str | None = None, launched: Callable[[], None] | None = None) -> Execution:
     """Run the notebook's code cells in order, with the plan's probes around them. ``plan`` may
     still be in the making (an awaitable): the first kernel starts meanwhile, and is set up
-    once the plan is there."""
+    once the plan is there. ``launched()`` is called as soon as the first kernel's process is
+    started, and again when its start is over (a start that failed before leaves nobody waiting)."""
     launcher = launcher or Launcher()
     ex = Execution()
     started = time.monotonic()
@@ -390,7 +394,11 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         merged = None  # the cell whose "pre" probes this set-up request carries
         try:
             with phase("kernel"):
-                await runner.start()
+                try:
+                    await runner.start(launched if first else None)
+                finally:
+                    if first and launched is not None:
+                        launched()
             with phase("setup"):
                 if not isinstance(plan, Plan) and isinstance(plan, asyncio.Future) and plan.done() \
                         and plan.exception() is None:

@@ -60,9 +60,9 @@ def prepare_judging(wait: bool = True) -> None:
     runs. Two threads importing into one package graph at once can be handed a half-initialised
     module by CPython's import deadlock avoidance: a wrong grade, not an error. Called first by
     the thread that starts the workers (``grade_many``) or by ``run_notebook``'s plan thread
-    while the kernel boots (``check``: started any earlier, the import's hold on the GIL slows
-    the main thread on its way to starting the kernel, which is the longer path); every later
-    call only waits for that one import to finish."""
+    once the kernel's process is started (``check``: started any earlier, the import's hold on
+    the GIL slows the main thread on its way to starting the kernel, which is the longer path);
+    every later call only waits for that one import to finish."""
     with _warmup_start:
         if _warmup.ident is None:
             _warmup.start()
@@ -119,13 +119,20 @@ async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher
     """Locate, plan, execute: what the notebook did under the plan's probes, and the plan.
     The plan is made in a thread once the checks' imports are done (hidden inputs are drawn
     with torch) while the kernel starts: a cold kernel boots during the grader's own imports."""
+    launched = threading.Event()
+
     def make_plan() -> Plan:
+        if _warmup.ident is None:  # not started yet (check): not before the kernel's process is. The
+            launched.wait(30)  # import holds the GIL for a second, and the start is the longer path
         with phase("judge_wait"):
             prepare_judging()
         return plan_notebook(nb, rubric, public_only)
 
     plan = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, make_plan)
-    ex = await execute(nb, plan, rubric.limits, rubric.seed, launcher)
+    try:
+        ex = await execute(nb, plan, rubric.limits, rubric.seed, launcher, launched=launched.set)
+    finally:
+        launched.set()  # (execute failed before any kernel: the plan thread must not wait)
     return ex, await plan
 
 

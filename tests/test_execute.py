@@ -190,3 +190,25 @@ def test_the_provisioner_factory_is_made_without_reading_every_entry_point():
             "print(len(calls), sorted(provisioner_factory().provisioners))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split("\n")[0] == "0 ['grader-fork', 'local-provisioner']", out.stderr[-500:]
+
+
+def test_the_judges_imports_wait_until_the_kernels_process_is_started():
+    # check: one cold kernel, whose start is the longer path; the judge's imports (torch) hold
+    # the GIL for a second, so they begin only once the kernel's process is started
+    import subprocess
+    import sys
+
+    from .conftest import SUBMISSIONS
+
+    code = ("import asyncio, sys\nimport grader.execute as E, grader.grade as G\nfrom grader.rubric import load\n"
+            "seen = []\norig = E._Runner.start\n"
+            "async def start(self, launched=None):\n"
+            "    def mark():\n        seen.append('torch' in sys.modules)\n        launched and launched()\n"
+            "    await orig(self, mark if launched else None)\n"
+            "E._Runner.start = start\n"
+            "nb = G.read_notebook(__import__('pathlib').Path(sys.argv[1]))\n"
+            "ex, plan = asyncio.run(G.run_notebook(nb, load(), True))\n"
+            "print(seen, 'torch' in sys.modules, ex.kernel_error or None, bool(plan.pre or plan.post))")
+    out = subprocess.run([sys.executable, "-c", code, str(SUBMISSIONS / "reference.ipynb")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip().splitlines()[-1:] == ["[False] True None True"], out.stderr[-800:]

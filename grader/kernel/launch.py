@@ -188,6 +188,7 @@ class Launcher:
         return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS]
 
     def __post_init__(self):
+        provisioner_factory()  # before any kernel manager asks for it
         self._tails: dict[int, StderrTail] = {}
         self._pending: StderrTail | None = None
         self._zmq = None
@@ -222,7 +223,6 @@ class Launcher:
         return cause(tail.text())
 
     def kernel_manager(self) -> AsyncKernelManager:
-        provisioner_factory()
         ksm = _SpecManager()
         ksm.argv = self.argv()
         ksm.env = kernel_env(self.extra_env)
