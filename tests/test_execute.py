@@ -170,10 +170,13 @@ def test_the_judges_imports_leave_garbage_collection_as_they_found_it():
 def test_a_cold_kernel_has_the_courses_imports_before_the_first_cell_and_collects_garbage():
     # imported in the set-up without the collector (much cheaper than in the student's cells),
     # which is back on before any student code
+    # (the kernel itself starts without it too, as ipykernel's launcher would, the working folder
+    # not first on its path)
     plan = values(0, "p", shapes="'torch.fx.experimental.symbolic_shapes' in sys.modules",
-                  figure="'matplotlib.figure' in sys.modules", gc="gc.isenabled()")
+                  figure="'matplotlib.figure' in sys.modules", gc="gc.isenabled()", path="sys.path[0] != ''")
     ex = run(["import sys, gc"], plan)
-    assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": True, "figure": True, "gc": True}
+    assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": True, "figure": True, "gc": True,
+                                                                       "path": True}
 
 
 def test_the_provisioner_factory_is_made_without_reading_every_entry_point():

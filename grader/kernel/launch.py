@@ -132,6 +132,21 @@ def start_failure(launcher: "Launcher", km, error: BaseException) -> str:
     return f"{seen}: {own}" if own and own not in seen else seen
 
 
+# a cold kernel's start: ipykernel's launcher (``python -m ipykernel_launcher``), its imports and
+# its set-up made without cyclic garbage collection (each full collection walks every object
+# made so far), which is on again before the kernel runs any code
+KERNEL_BOOT = """import gc, sys
+if sys.path[0] == "":
+    del sys.path[0]
+gc.disable()
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+app.initialize()
+gc.enable()
+del gc, sys
+app.start()
+"""
+
 _FACTORY_LOCK = threading.Lock()
 
 
@@ -184,8 +199,8 @@ class Launcher:
     preloads_kernel_modules = False  # class constant: kernels start with the probe and recorder defined
 
     def argv(self) -> list[str]:
-        """A kernel started as a command (a sandbox wraps it): ipykernel's launcher."""
-        return [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}", *KERNEL_ARGS]
+        """A kernel started as a command (a sandbox wraps it): what ipykernel's launcher does."""
+        return [self.python, "-c", KERNEL_BOOT, "-f", "{connection_file}", *KERNEL_ARGS]
 
     def __post_init__(self):
         provisioner_factory()  # before any kernel manager asks for it
