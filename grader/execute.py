@@ -194,20 +194,23 @@ class _Runner:
         self.client: NotebookClient | None = None
 
     async def start(self, launched: Callable[[], None] | None = None) -> None:
-        """Start a kernel and wait until it answers; ``launched()`` once its process is started."""
-        km = self.launcher.kernel_manager()
-        km.context = self.launcher.zmq_context()  # shared: nothing to tear down per kernel
-        self.client = _CappedClient(
-            self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
-            interrupt_on_timeout=True, record_timing=False, iopub_timeout=15,
-            raise_on_iopub_timeout=False, shutdown_kernel="immediate",
-            timeout_func=lambda cell: cell.metadata.get("grader_timeout"),
-            startup_timeout=60)
-        self.client.km = km
-        self.client.output_cap = int(self.limits.output_kb * 1024)
-        await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
-        if launched is not None:
-            launched()
+        """Start a kernel and wait until it answers; ``launched()`` once its process is started
+        (or its start failed)."""
+        try:
+            km = self.launcher.kernel_manager()
+            km.context = self.launcher.zmq_context()  # shared: nothing to tear down per kernel
+            self.client = _CappedClient(
+                self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
+                interrupt_on_timeout=True, record_timing=False, iopub_timeout=15,
+                raise_on_iopub_timeout=False, shutdown_kernel="immediate",
+                timeout_func=lambda cell: cell.metadata.get("grader_timeout"),
+                startup_timeout=60)
+            self.client.km = km
+            self.client.output_cap = int(self.limits.output_kb * 1024)
+            await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
+        finally:
+            if launched is not None:
+                launched()
         kc = km.client(context=km.context)
         kc.allow_stdin = False
         self.client.kc = kc
@@ -361,7 +364,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
     """Run the notebook's code cells in order, with the plan's probes around them. ``plan`` may
     still be in the making (an awaitable): the first kernel starts meanwhile, and is set up
     once the plan is there. ``launched()`` is called as soon as the first kernel's process is
-    started, and again when its start is over (a start that failed before leaves nobody waiting)."""
+    started (or its start failed: nothing is left waiting)."""
     launcher = launcher or Launcher()
     ex = Execution()
     started = time.monotonic()
@@ -394,11 +397,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         merged = None  # the cell whose "pre" probes this set-up request carries
         try:
             with phase("kernel"):
-                try:
-                    await runner.start(launched if first else None)
-                finally:
-                    if first and launched is not None:
-                        launched()
+                await runner.start(launched if first else None)
             with phase("setup"):
                 if not isinstance(plan, Plan) and isinstance(plan, asyncio.Future) and plan.done() \
                         and plan.exception() is None:

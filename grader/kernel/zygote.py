@@ -296,16 +296,14 @@ def _spawn(request, server, control_dir, sandboxed, disk_bytes):
     only where ``_clone`` is not available): a fork of a process this size costs about 25 ms of
     CPU (its page tables copied, then freed), and a kernel now takes two, not three."""
     ids = os.getuid(), os.getgid()
-    if sandboxed and _SYS_CLONE is not None:
-        pid = _clone(NAMESPACES)
-    else:
-        pid = os.fork()
+    cloned = sandboxed and _SYS_CLONE is not None
+    pid = _clone(NAMESPACES) if cloned else os.fork()
     if pid:
         return pid
     try:
         server.close()
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if sandboxed and _SYS_CLONE is not None:
+        if cloned:
             _enter(control_dir, disk_bytes, *ids)
         elif sandboxed:  # unshare, then one more fork: the init is the first process in the namespace
             _isolate(control_dir, disk_bytes)
@@ -341,8 +339,6 @@ def _init(request):
             pid, status = os.wait()
         except ChildProcessError:
             break
-        except InterruptedError:
-            continue
         if pid == kernel:
             code = os.waitstatus_to_exitcode(status)
             break
