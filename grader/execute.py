@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
-from .kernel import KERNEL_MODULES, scratch
+from .kernel import KERNEL_MODULES, WARM_IMPORTS, scratch
 from .kernel.extensions import PROBE_MODULE
 from .kernel.launch import Launcher, start_failure
 from .locate import cells_of
@@ -56,7 +56,7 @@ def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel:
     return (
         "import sys as _s, types as _t\n"
         + modules + _in_probe(kernel or {}) +
-        f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r})\n"
+        f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r}, {WARM_IMPORTS!r})\n"
         f"_s.modules['__grader_recorder__'].install({nonce!r})\n"
         "del _s, _t\n" + ("del _m\n" if modules else "")  # (_m exists only where modules were made)
     )

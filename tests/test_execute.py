@@ -192,7 +192,7 @@ def test_the_provisioner_factory_is_made_without_reading_every_entry_point():
             "_register_provisioner()\nLauncher().kernel_manager()\n"
             "print(len(calls), sorted(provisioner_factory().provisioners))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.split("\n")[0] == "0 ['grader-fork', 'local-provisioner']", out.stderr[-500:]
+    assert out.stdout.split("\n")[0] == "0 ['grader-early', 'grader-fork', 'local-provisioner']", out.stderr[-500:]
 
 
 def test_the_judges_imports_wait_until_the_kernels_process_is_started():

@@ -213,15 +213,17 @@ def test_font_list_is_made_once_in_the_cache_folder(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
-@pytest.mark.parametrize("warm", [False, True])
-def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, warm):
-    """One list of options (launch.KERNEL_ARGS), whether the kernel is a command or forked:
-    no history database, ipykernel's log quiet."""
+@pytest.mark.parametrize("kind", ["cold", "early", "warm"])
+def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, kind):
+    """One list of options (launch.KERNEL_ARGS), whether the kernel is a command, a command
+    started early (check's) or forked: no history database, ipykernel's log quiet."""
     plan = Plan()
     plan.add(0, "post", "p", {"op": "values", "exprs": {
         "history": "get_ipython().history_manager.enabled",
         "log_level": "get_ipython().kernel.parent.log_level"}})
-    launcher = make_launcher(sandbox, LIMITS, warm=warm)
+    launcher = make_launcher(sandbox, LIMITS, warm=kind == "warm")
+    if kind == "early":
+        launcher.prestart()
     try:
         ex = asyncio.run(execute(new_notebook(cells=[new_code_cell("x = 1")]), plan, LIMITS, 0, launcher))
     finally:
@@ -308,3 +310,33 @@ def test_kernels_asked_for_other_options_start_the_ordinary_way(monkeypatch):
     got = [{k: v.get("value") for k, v in ex.captures["p"].items()} for ex in (first, second)]
     assert got == [{"history": False, "log_level": 50, "wired": True},
                    {"history": False, "log_level": 40, "wired": True}], got
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+def test_a_kernel_started_early_is_the_notebooks_kernel_and_one_never_used_is_ended(sandbox, tmp_path):
+    """``grader check`` starts its kernel's process before it reads the notebook (prestart), so
+    its imports overlap the grader's. That process is the kernel that runs the notebook, in the
+    notebook's folder (unsandboxed; a sandbox has its own /work); the next kernel starts the
+    ordinary way; and an early kernel no notebook was given is ended by close(), with its folder."""
+    launcher = make_launcher(sandbox, LIMITS)
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {"pid": "os.getpid()", "cwd": "os.getcwd()",
+                                                         "here": f"os.getcwd() == {str(tmp_path)!r}"}})
+    nb = new_notebook(cells=[new_code_cell("import os")])
+    try:
+        launcher.prestart()
+        early = launcher._early.process
+        first = asyncio.run(execute(nb, plan, LIMITS, 0, launcher, workdir=str(tmp_path)))
+        assert launcher._early is None and early.poll() is not None  # adopted, then ended with its kernel
+        second = asyncio.run(execute(nb, plan, LIMITS, 0, launcher, workdir=str(tmp_path)))
+        for ex in (first, second):
+            assert [c.status for c in ex.cells] == ["ok"] and not ex.kernel_error, ex.cells
+            assert ex.captures["p"]["here"]["value"] is not sandbox
+        if not sandbox:  # the process started early is the kernel itself
+            assert first.captures["p"]["pid"]["value"] == early.pid != second.captures["p"]["pid"]["value"]
+        launcher.prestart()
+        unused = launcher._early
+    finally:
+        launcher.close()
+    assert unused.process.poll() is not None
+    assert unused.sockdir is None or not os.path.exists(unused.sockdir)

@@ -25,9 +25,6 @@ def _github_error(args, rubric: Rubric, lang: str, error: str) -> None:
 
 
 def run(args) -> int:
-    from ..grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, read_notebook
-    from ..report import student_report
-
     if args.max_score is not None and args.max_score <= 0:  # before any grading, not after it
         raise InputError(f"--max-score {args.max_score:g}: must be positive")
     rubric = full = options.rubric(args)
@@ -41,12 +38,25 @@ def run(args) -> int:
     if not path.is_file():
         raise InputError("no such notebook", args.notebook)
     lang = options.lang(args, rubric)
+    launcher = options.launcher(args, rubric, fallback=True)
+    # the kernel's process starts now: its imports (1.5-2 s) overlap the rest of this process's
+    # (the executor, the judge), reading the notebook and planning
+    launcher.prestart()
+    try:
+        return _check(args, rubric, full, path, lang, launcher)
+    finally:
+        launcher.close()
+
+
+def _check(args, rubric: Rubric, full: Rubric, path: Path, lang: str, launcher) -> int:
+    from ..grade import START_ERROR, KernelUnavailable, NotANotebook, expected_values, grade_path, read_notebook
+    from ..report import student_report
+
     try:
         read_notebook(path)
     except NotANotebook as e:
         if not args.github:
             raise InputError(str(e), args.notebook) from None
-    launcher = options.launcher(args, rubric, fallback=True)
     try:
         expected = expected_values(full, launcher)  # always every check's: the cache is shared
     except KernelUnavailable as e:

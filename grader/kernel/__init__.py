@@ -16,6 +16,11 @@ This package imports nothing else of the grader but plain-data modules (``grader
 """
 from pathlib import Path as _Path
 
+# What a notebook of this course imports, or has torch import on first use (``backward`` with a
+# gradient loads sympy): every kernel imports them before any student code, without cyclic
+# garbage collection (probe.setup, launch.KERNEL_EARLY); a zygote's kernels have them already.
+WARM_IMPORTS = ("numpy", "torch", "matplotlib.figure", "torch.fx.experimental.symbolic_shapes")
+
 # The kernel-side modules, by the name they live under in a kernel: (file name shown in
 # tracebacks, source). The set-up cell defines them in a cold kernel; a zygote defines them
 # once before it forks, so a warm kernel's set-up only calls them.

@@ -271,6 +271,9 @@ class WarmLauncher(Launcher):
             self.release(km, prepare=False)
         return self._new_manager()
 
+    def prestart(self) -> None:
+        """Nothing to start ahead: kernels are forked from the zygote (``warm_up`` starts it)."""
+
     def warm_up(self) -> None:
         try:
             self.zygote  # noqa: B018 (starts it)

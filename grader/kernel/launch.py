@@ -7,13 +7,18 @@ fork server) is a different ``Launcher`` with the same interface, not a change t
 """
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+
+from . import WARM_IMPORTS
 
 KERNEL_NAME = "grader-python3"
 # ipykernel's options for every kernel, however started (a command, or a fork server's spawn)
@@ -147,6 +152,38 @@ del gc, sys
 app.start()
 """
 
+# a kernel started ahead of its notebook (Launcher.prestart): the same start, but first the
+# imports its set-up would make (the names in its first argument); then it waits for the grader
+# to tell it its connection file and folder (one JSON line on stdin), and ends if the grader is
+# gone before that
+KERNEL_EARLY = """import gc, os, sys, warnings
+if sys.path[0] == "":
+    del sys.path[0]
+gc.disable()
+from ipykernel.kernelapp import IPKernelApp
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    for name in sys.argv.pop(1).split(","):
+        try:
+            __import__(name)
+        except Exception:
+            pass
+line = sys.stdin.readline()
+if not line.endswith("\\n"):
+    os._exit(0)
+import json
+go = json.loads(line)
+if go["cwd"]:
+    os.chdir(go["cwd"])
+sys.argv[1:1] = ["-f", go["connection_file"]]
+app = IPKernelApp.instance()
+app.initialize()
+gc.enable()
+del gc, go, json, line, name, os, sys, warnings
+app.start()
+"""
+EARLY_PROVISIONER = "grader-early"
+
 _FACTORY_LOCK = threading.Lock()
 
 
@@ -169,7 +206,41 @@ def provisioner_factory():
                 Factory.instance()
             finally:
                 Factory._get_all_provisioners = scan
+            Factory.instance().provisioners[EARLY_PROVISIONER] = EntryPoint(
+                EARLY_PROVISIONER, f"{__name__}:EarlyProvisioner", Factory.GROUP_NAME)
     return Factory.instance()
+
+
+class EarlyProvisioner(LocalProvisioner):
+    """Adopts the process ``Launcher.prestart`` started instead of starting one: once the kernel
+    manager has written the connection file, the process is told where it is (and, unsandboxed,
+    the folder to work in). A process that has died meanwhile fails the start as a cold one
+    would, with its own error output to quote."""
+
+    async def launch_kernel(self, cmd, **kwargs):
+        km = self.parent
+        process, km.early = km.early, None
+        go = json.dumps({"connection_file": km.connection_file, "cwd": kwargs.get("cwd")}) + "\n"
+        try:
+            process.stdin.write(go.encode())
+            process.stdin.close()
+        except OSError:
+            pass
+        self.process, self.pid, self.cwd = process, process.pid, kwargs.get("cwd")
+        try:
+            self.pgid = os.getpgid(process.pid)
+        except OSError:
+            self.pgid = None
+        return self.connection_info
+
+
+@dataclass
+class _Early:
+    """A kernel process started ahead (``Launcher.prestart``), not yet given a notebook."""
+
+    process: subprocess.Popen
+    tail: "StderrTail"
+    sockdir: str | None = None
 
 
 class _SpecManager(KernelSpecManager):
@@ -207,6 +278,52 @@ class Launcher:
         self._tails: dict[int, StderrTail] = {}
         self._pending: StderrTail | None = None
         self._zmq = None
+        self._early: _Early | None = None
+
+    def prestart(self) -> None:
+        """Start the next kernel's process now, before the notebook is read and planned, so that
+        its imports (ipykernel's, then WARM_IMPORTS, which its set-up would make) overlap the
+        grader's own work: ``grader check`` starts one kernel, and it is on the way to every
+        result. The next ``kernel_manager()`` adopts it; ``close()`` ends it if none did. When
+        it cannot be started, the next kernel starts the ordinary way (and says why it cannot)."""
+        if self._early is not None:
+            return
+        tail = StderrTail()
+        inner = [self.python, "-c", KERNEL_EARLY, ",".join(WARM_IMPORTS), *KERNEL_ARGS]
+        argv, env, sockdir = self._early_command(inner)
+        try:  # as jupyter_client starts a kernel (launcher.launch_kernel), with stdin to tell it where
+            process = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=tail.fd, env=env, start_new_session=True)
+        except OSError:
+            tail.close_writer()
+            self._discard(_Early(None, tail, sockdir))
+            return
+        self._early = _Early(process, tail, sockdir)
+
+    def _early_command(self, inner: list[str]) -> tuple[list[str], dict[str, str], str | None]:
+        """How an early kernel is started here: (argv, environment, the folder it shares)."""
+        return inner, {**kernel_env(self.extra_env), "JPY_PARENT_PID": str(os.getpid())}, None
+
+    def _take_early(self, ksm: _SpecManager) -> _Early | None:
+        """The early kernel, if one was started: the kernel of the manager made next with ``ksm``."""
+        early, self._early = self._early, None
+        if early is not None:
+            ksm.metadata = {"kernel_provisioner": {"provisioner_name": EARLY_PROVISIONER, "config": {}}}
+        return early
+
+    def _track(self, km, early: _Early | None) -> None:
+        """What a new kernel manager's start needs: the early process it adopts, the stderr to quote."""
+        if early is None:
+            self._new_tail(km)
+        else:
+            km.early = early.process
+            self._tails[id(km)] = early.tail
+
+    def _discard(self, early: _Early) -> None:
+        """End an early kernel no notebook was given (the command stopped before its kernel)."""
+        if early.process is not None:
+            early.process.kill()
+            early.process.wait()
+        early.tail.close_writer()
 
     def zmq_context(self):
         """One ZeroMQ context for every kernel this launcher starts, its manager and its client.
@@ -241,8 +358,9 @@ class Launcher:
         ksm = _SpecManager()
         ksm.argv = self.argv()
         ksm.env = kernel_env(self.extra_env)
+        early = self._take_early(ksm)
         km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
-        self._new_tail(km)
+        self._track(km, early)
         return km
 
     def start_kwargs(self, cwd: str) -> dict:
@@ -260,6 +378,9 @@ class Launcher:
 
     def close(self) -> None:
         """Called once no more kernels will be started."""
+        early, self._early = self._early, None
+        if early is not None:
+            self._discard(early)
         ctx, self._zmq = self._zmq, None
         if ctx is not None:
             ctx.destroy(linger=0)

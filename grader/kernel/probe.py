@@ -21,10 +21,11 @@ _state = {"nonce": None, "publish": None, "figures": None, "fig_init": None, "wi
           "ns": None, "autograd_codes": (), "previous_trace": None, "armed": False}
 
 
-def setup(nonce, seed, output_cap=1 << 20):
+def setup(nonce, seed, output_cap=1 << 20, warm=()):
     """Called once per kernel, before student code: keep our own references, seed RNGs, and
     drop printed output beyond ``output_cap`` characters per cell right here, so a flood costs
-    neither the kernel's time nor the grader's (the grader caps what it keeps too)."""
+    neither the kernel's time nor the grader's (the grader caps what it keeps too). ``warm``:
+    modules to import first (grader.kernel.WARM_IMPORTS)."""
     from IPython.display import publish_display_data
 
     _state["nonce"] = nonce
@@ -35,7 +36,7 @@ def setup(nonce, seed, output_cap=1 << 20):
         get_ipython().InteractiveTB.set_mode(mode="Minimal")  # noqa: F821
     except Exception:
         pass
-    _warm_imports()
+    _warm_imports(warm)
     import random
 
     random.seed(seed)
@@ -50,16 +51,12 @@ def setup(nonce, seed, output_cap=1 << 20):
     torch.manual_seed(seed)
 
 
-# what a notebook of this course imports, or has torch import on first use (``backward`` with a
-# gradient loads sympy); a fork server's kernels have them already (zygote.preload)
-WARM = ("numpy", "torch", "matplotlib.figure", "torch.fx.experimental.symbolic_shapes")
-
-
-def _warm_imports():
-    """Import WARM here, before any student code, without cyclic garbage collection: each full
-    collection walks every object made so far, and a cold kernel (``grader check``) imports
+def _warm_imports(names):
+    """Import ``names`` here, before any student code, without cyclic garbage collection: each
+    full collection walks every object made so far, and a cold kernel (``grader check``) imports
     them in 1.6-2.3 cpu-s this way against 2.4-2.7 with it (and, later, in the student's cells).
-    The collector is as it was afterwards; a forked kernel has nothing left to import."""
+    The collector is as it was afterwards. A forked kernel, or one started early, has nothing
+    left to import."""
     import gc
 
     enabled = gc.isenabled()
@@ -67,7 +64,7 @@ def _warm_imports():
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
-            for name in WARM:
+            for name in names:
                 try:
                     __import__(name)
                 except Exception:

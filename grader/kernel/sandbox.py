@@ -289,12 +289,29 @@ class SandboxLauncher(Launcher):
                  f"--nproc={int(lim.processes)}", f"--fsize={int(lim.file_mb * mib)}", "--core=0", "--"]
         return argv + inner
 
-    def kernel_manager(self) -> AsyncKernelManager:
+    def _sockdir(self) -> str:
+        """A kernel's folder shared with the grader: its connection file and sockets."""
         sockdir = scratch.make("k")
         if self.uid is not None:
             os.chown(sockdir, self.uid, self.uid)
         os.chmod(sockdir, 0o700)
+        return sockdir
+
+    def _early_command(self, inner: list[str]) -> tuple[list[str], dict[str, str], str | None]:
+        sockdir = self._sockdir()
+        return self.sandbox_argv(sockdir, inner), {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, sockdir
+
+    def _discard(self, early) -> None:
+        super()._discard(early)
+        if early.sockdir:
+            shutil.rmtree(early.sockdir, ignore_errors=True)
+        if self.uid is not None:
+            reap_uid(self.uid)
+
+    def kernel_manager(self) -> AsyncKernelManager:
         ksm = _SpecManager()
+        early = self._take_early(ksm)
+        sockdir = early.sockdir if early is not None else self._sockdir()
         ksm.argv = self.sandbox_argv(sockdir, self.argv())
         ksm.env = {}
         ksm.interrupt_mode = "message"  # a signal to bwrap would not reach the kernel
@@ -302,7 +319,7 @@ class SandboxLauncher(Launcher):
                                    ip=os.path.join(sockdir, "k"), connection_file=os.path.join(sockdir, "kernel.json"))
         km.owner = self.uid
         self._dirs[id(km)] = sockdir
-        self._new_tail(km)
+        self._track(km, early)
         return km
 
     def start_kwargs(self, cwd: str) -> dict:
