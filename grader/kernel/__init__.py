@@ -5,6 +5,8 @@
 - ``forkserver`` and ``zygote``: kernels forked from a pre-warmed server per worker (the zygote's
   source runs as its own process, never imported);
 - ``factory``: the one place that picks a launcher, and what happens when the sandbox cannot start;
+- ``managers``: the grader's jupyter_client classes (kernel spec, managers, provisioners), which
+  the launchers import when they make their first kernel manager;
 - ``extensions``: the check kinds' own kernel code (e.g. grader/checks/_trace_kernel.py), run in the
   probe's namespace: which file defines which probe operation;
 - ``probe`` and ``recorder``: code that runs *inside* the kernel. They are never imported by the
@@ -15,6 +17,8 @@ This package imports nothing else of the grader but plain-data modules (``grader
 ``Limits``, ``grader.errors`` for the one-line error): ``tests/test_layout.py`` checks it.
 """
 from pathlib import Path as _Path
+
+KERNEL_NAME = "grader-python3"  # the one kernel spec the launchers serve (managers.SpecManager)
 
 # What a notebook of this course imports, or has torch import on first use (``backward`` with a
 # gradient loads sympy): every kernel imports them before any student code, without cyclic

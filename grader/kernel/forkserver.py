@@ -12,7 +12,6 @@ as the entry point ``grader-fork``) starts a kernel by asking the zygote instead
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -25,12 +24,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning import LocalProvisioner
-
-from . import KERNEL_MODULES, extensions, scratch
-from .launch import (KERNEL_ARGS, KERNEL_NAME, Launcher, StderrTail, _SpecManager, cause, kernel_env, kernel_python,
-                     provisioner_factory)
+from . import KERNEL_MODULES, KERNEL_NAME, extensions, scratch
+from .launch import KERNEL_ARGS, Launcher, StderrTail, cause, kernel_env, kernel_python, provisioner_factory
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
@@ -120,6 +115,15 @@ class Zygote:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def spawn(self, connection_file: str, cwd: str | None) -> int:
+        """Fork a kernel for this connection file (and, unsandboxed, folder); its init's pid."""
+        return int(self.request({"op": "spawn", "connection_file": connection_file, "cwd": cwd,
+                                 "args": list(KERNEL_ARGS)})["pid"])
+
+    def process(self, pid: int) -> "_ForkedProcess":
+        """What jupyter_client's provisioner expects of a Popen, for the kernel ``pid``."""
+        return _ForkedProcess(self, pid)
+
     def settle(self, wait: float = 5.0) -> None:
         """Wait until only the zygote itself runs as this worker's uid (a kernel's namespace is
         torn down asynchronously), killing stragglers: the next kernel starts from zero."""
@@ -186,24 +190,6 @@ class _ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-class ForkProvisioner(LocalProvisioner):
-    """Starts the kernel by asking the worker's zygote to fork one."""
-
-    async def launch_kernel(self, cmd, **kwargs):
-        km = self.parent
-        pid = km.prespawned or km.spawn()
-        self.process = _ForkedProcess(km.zygote, pid)
-        self.pid, self.pgid, self.cwd = self.process.pid, None, None
-        return self.connection_info
-
-    async def wait(self):
-        if self.process:
-            while await self.poll() is None:
-                await asyncio.sleep(0.005)
-            self.process = None
-        return 0
-
-
 def _register_provisioner() -> None:
     """jupyter_client finds a kernel's provisioner by its entry point (pyproject.toml declares
     ``grader-fork``). The grader also registers its own here, in the running code, so its kernels
@@ -214,24 +200,7 @@ def _register_provisioner() -> None:
     from jupyter_client.provisioning import KernelProvisionerFactory
 
     provisioner_factory().provisioners[PROVISIONER] = EntryPoint(
-        PROVISIONER, f"{__name__}:ForkProvisioner", KernelProvisionerFactory.GROUP_NAME)
-
-
-class _ForkKernelManager(AsyncKernelManager):
-    zygote: Zygote
-    kernel_cwd: str | None = None
-    owner: int | None = None
-    prespawned: int | None = None  # the kernel was forked ahead of time, while the last one was judged
-
-    def write_connection_file(self, **kwargs):
-        super().write_connection_file(**kwargs)
-        if self.owner is not None:
-            os.chown(self.connection_file, self.owner, self.owner)
-
-    def spawn(self) -> int:
-        """Ask the zygote to fork this manager's kernel; its init's pid."""
-        return int(self.zygote.request({"op": "spawn", "connection_file": self.connection_file,
-                                        "cwd": self.kernel_cwd, "args": list(KERNEL_ARGS)})["pid"])
+        PROVISIONER, "grader.kernel.managers:ForkProvisioner", KernelProvisionerFactory.GROUP_NAME)
 
 
 @dataclass
@@ -253,7 +222,7 @@ class WarmLauncher(Launcher):
         _register_provisioner()
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}
-        self._next: _ForkKernelManager | None = None
+        self._next = None  # a managers.ForkKernelManager whose kernel is forked ahead
 
     @property
     def zygote(self) -> Zygote:
@@ -263,7 +232,7 @@ class WarmLauncher(Launcher):
             self._zygote = Zygote(self.limits, self.sandbox)
         return self._zygote
 
-    def kernel_manager(self) -> AsyncKernelManager:
+    def kernel_manager(self):
         km, self._next = self._next, None
         if km is not None and self._zygote is not None and km.zygote is self._zygote and self._zygote.alive():
             return km
@@ -290,16 +259,18 @@ class WarmLauncher(Launcher):
         except (ZygoteError, OSError, ValueError, KeyError):
             self._next = None
 
-    def _new_manager(self) -> "_ForkKernelManager":
+    def _new_manager(self):
+        from .managers import ForkKernelManager, SpecManager
+
         zygote = self.zygote
         d = tempfile.mkdtemp(prefix="k-", dir=zygote.spool)
         if zygote.uid is not None:
             os.chown(d, zygote.uid, zygote.uid)
-        ksm = _SpecManager()
+        ksm = SpecManager()
         ksm.argv = ["zygote"]  # not executed: the provisioner forks the kernel
         ksm.interrupt_mode = "message"
         ksm.metadata = {"kernel_provisioner": {"provisioner_name": PROVISIONER, "config": {}}}
-        km = _ForkKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+        km = ForkKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                                 ip=os.path.join(d, "k"), connection_file=os.path.join(d, "kernel.json"))
         km.zygote, km.owner = zygote, zygote.uid
         km.kernel_cwd = None if self.sandbox else d

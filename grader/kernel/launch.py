@@ -7,20 +7,14 @@ fork server) is a different ``Launcher`` with the same interface, not a change t
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
 
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning import LocalProvisioner
+from . import KERNEL_NAME, WARM_IMPORTS
 
-from . import WARM_IMPORTS
-
-KERNEL_NAME = "grader-python3"
 # ipykernel's options for every kernel, however started (a command, or a fork server's spawn)
 KERNEL_ARGS = ("--HistoryManager.enabled=False", "--IPKernelApp.log_level=CRITICAL")
 
@@ -192,7 +186,8 @@ def provisioner_factory():
     grader's cold kernels use (jupyter_client's own ``local-provisioner``) instead of reading
     every installed distribution's entry points when it is made: 0.2 s of CPU, on the way to
     ``check``'s only kernel. A provisioner it does not know is still looked up by name when asked
-    for (``JUPYTER_DEFAULT_PROVISIONER_NAME``); the fork server adds its own (forkserver.py)."""
+    for (``JUPYTER_DEFAULT_PROVISIONER_NAME``). It knows the grader's own (managers.py) too: the
+    one of a kernel started early, here, and the fork server's (forkserver.py)."""
     from importlib.metadata import EntryPoint
 
     from jupyter_client.provisioning import KernelProvisionerFactory as Factory
@@ -207,31 +202,8 @@ def provisioner_factory():
             finally:
                 Factory._get_all_provisioners = scan
             Factory.instance().provisioners[EARLY_PROVISIONER] = EntryPoint(
-                EARLY_PROVISIONER, f"{__name__}:EarlyProvisioner", Factory.GROUP_NAME)
+                EARLY_PROVISIONER, "grader.kernel.managers:EarlyProvisioner", Factory.GROUP_NAME)
     return Factory.instance()
-
-
-class EarlyProvisioner(LocalProvisioner):
-    """Adopts the process ``Launcher.prestart`` started instead of starting one: once the kernel
-    manager has written the connection file, the process is told where it is (and, unsandboxed,
-    the folder to work in). A process that has died meanwhile fails the start as a cold one
-    would, with its own error output to quote."""
-
-    async def launch_kernel(self, cmd, **kwargs):
-        km = self.parent
-        process, km.early = km.early, None
-        go = json.dumps({"connection_file": km.connection_file, "cwd": kwargs.get("cwd")}) + "\n"
-        try:
-            process.stdin.write(go.encode())
-            process.stdin.close()
-        except OSError:
-            pass
-        self.process, self.pid, self.cwd = process, process.pid, kwargs.get("cwd")
-        try:
-            self.pgid = os.getpgid(process.pid)
-        except OSError:
-            self.pgid = None
-        return self.connection_info
 
 
 @dataclass
@@ -241,22 +213,6 @@ class _Early:
     process: subprocess.Popen
     tail: "StderrTail"
     sockdir: str | None = None
-
-
-class _SpecManager(KernelSpecManager):
-    """Serves one in-memory kernel spec: this Python's ipykernel, whatever is installed in
-    the user's Jupyter paths."""
-
-    argv: list[str] = []
-    env: dict[str, str] = {}
-    interrupt_mode = "signal"
-    metadata: dict = {}
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        if kernel_name != KERNEL_NAME:
-            raise NoSuchKernel(kernel_name)
-        return KernelSpec(argv=list(self.argv), env=dict(self.env), display_name="grader",
-                          language="python", interrupt_mode=self.interrupt_mode, metadata=dict(self.metadata))
 
 
 @dataclass
@@ -274,7 +230,6 @@ class Launcher:
         return [self.python, "-c", KERNEL_BOOT, "-f", "{connection_file}", *KERNEL_ARGS]
 
     def __post_init__(self):
-        provisioner_factory()  # before any kernel manager asks for it
         self._tails: dict[int, StderrTail] = {}
         self._pending: StderrTail | None = None
         self._zmq = None
@@ -303,7 +258,7 @@ class Launcher:
         """How an early kernel is started here: (argv, environment, the folder it shares)."""
         return inner, {**kernel_env(self.extra_env), "JPY_PARENT_PID": str(os.getpid())}, None
 
-    def _take_early(self, ksm: _SpecManager) -> _Early | None:
+    def _take_early(self, ksm) -> _Early | None:
         """The early kernel, if one was started: the kernel of the manager made next with ``ksm``."""
         early, self._early = self._early, None
         if early is not None:
@@ -354,8 +309,14 @@ class Launcher:
         tail.close_writer()
         return cause(tail.text())
 
-    def kernel_manager(self) -> AsyncKernelManager:
-        ksm = _SpecManager()
+    def kernel_manager(self):
+        """A jupyter_client kernel manager (AsyncKernelManager) for the next kernel."""
+        from jupyter_client.manager import AsyncKernelManager
+
+        from .managers import SpecManager
+
+        provisioner_factory()  # before the manager asks it for a provisioner
+        ksm = SpecManager()
         ksm.argv = self.argv()
         ksm.env = kernel_env(self.extra_env)
         early = self._take_early(ksm)

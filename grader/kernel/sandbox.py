@@ -22,9 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_client.manager import AsyncKernelManager
-
-from .launch import KERNEL_NAME, Launcher, _SpecManager, kernel_env, kernel_python
+from .launch import KERNEL_NAME, Launcher, kernel_env, kernel_python, provisioner_factory
 from . import scratch
 from ..model import Limits
 
@@ -213,15 +211,6 @@ def _hidden_dirs() -> list[str]:
     return [dst + here[len(src):] for src, dst in python_binds() if here.startswith(src + os.sep)]
 
 
-class _SandboxKernelManager(AsyncKernelManager):
-    owner: int | None = None
-
-    def write_connection_file(self, **kwargs):
-        super().write_connection_file(**kwargs)
-        if self.owner is not None:  # the kernel's own uid must read its connection file
-            os.chown(self.connection_file, self.owner, self.owner)
-
-
 @dataclass
 class SandboxLauncher(Launcher):
     """Starts each kernel inside bubblewrap, as an unprivileged user, with resource limits."""
@@ -308,14 +297,17 @@ class SandboxLauncher(Launcher):
         if self.uid is not None:
             reap_uid(self.uid)
 
-    def kernel_manager(self) -> AsyncKernelManager:
-        ksm = _SpecManager()
+    def kernel_manager(self):
+        from .managers import OwnedKernelManager, SpecManager
+
+        provisioner_factory()  # before the manager asks it for a provisioner
+        ksm = SpecManager()
         early = self._take_early(ksm)
         sockdir = early.sockdir if early is not None else self._sockdir()
         ksm.argv = self.sandbox_argv(sockdir, self.argv())
         ksm.env = {}
         ksm.interrupt_mode = "message"  # a signal to bwrap would not reach the kernel
-        km = _SandboxKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
+        km = OwnedKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                                    ip=os.path.join(sockdir, "k"), connection_file=os.path.join(sockdir, "kernel.json"))
         km.owner = self.uid
         self._dirs[id(km)] = sockdir
