@@ -23,7 +23,6 @@ def run_inside(args) -> int:
     import time as _time
 
     from ..formats import gradescope
-    from ..grade import expected_values, grade_path
     from ..report import write_atomic
 
     root = Path(args.root)
@@ -40,8 +39,14 @@ def run_inside(args) -> int:
             error = "no .ipynb file in the submission" if lang == "en" else "繳交的檔案中沒有 .ipynb 筆記本"
         else:
             launcher = options.launcher(args, rubric, fallback=True)
-            result = grade_path(notebooks[0], rubric, expected_values(rubric, launcher), lang, public_only=False,
-                                launcher=launcher)
+            launcher.prestart()  # its imports overlap the grader's own, as in check
+            try:
+                from ..grade import expected_values, grade_path
+
+                result = grade_path(notebooks[0], rubric, expected_values(rubric, launcher), lang,
+                                    public_only=False, launcher=launcher)
+            finally:
+                launcher.close()
     except Exception as e:  # whatever happens, Gradescope gets a results.json
         error = f"{type(e).__name__}: {e}"
     write_atomic(out, gradescope.dumps(gradescope.results(result, error, _time.monotonic() - started, lang)))
