@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
 from . import events as _events
-from .kernel import KERNEL_MODULES, WARM_IMPORTS, scratch
+from .kernel import KERNEL_MODULES, imports_for, scratch
 from .kernel.extensions import PROBE_MODULE
 from .kernel.launch import Launcher, start_failure
 from .locate import cells_of
@@ -43,11 +43,12 @@ LOST = {
 }
 
 
-def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel: dict[str, str] | None = None) -> str:
+def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel: dict[str, str] | None = None,
+                imports: tuple[str, ...] = ()) -> str:
     """The set-up cell: defines the kernel-side modules unless the kernel's zygote already did
     (``preloaded``), runs the kinds' own kernel code (``kernel``: file name -> source, from the
     plan, less what the zygote defined) in the probe's namespace, then gives them this kernel's
-    nonce, seed and output cap."""
+    nonce, seed and output cap, and the modules to import before the notebook's code (``imports``)."""
     modules = "".join(
         f"_m = _t.ModuleType({name!r})\n"
         f"exec(compile({source!r}, {filename!r}, 'exec'), _m.__dict__)\n"
@@ -56,7 +57,7 @@ def _setup_code(nonce: str, seed: int, output_cap: int, preloaded: bool, kernel:
     return (
         "import sys as _s, types as _t\n"
         + modules + _in_probe(kernel or {}) +
-        f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r}, {WARM_IMPORTS!r})\n"
+        f"_s.modules['__grader_probe__'].setup({nonce!r}, {seed!r}, {output_cap!r}, {imports!r})\n"
         f"_s.modules['__grader_recorder__'].install({nonce!r})\n"
         "del _s, _t\n" + ("del _m\n" if modules else "")  # (_m exists only where modules were made)
     )
@@ -193,11 +194,13 @@ class _Runner:
         self.nb = nbformat.v4.new_notebook()
         self.client: NotebookClient | None = None
 
-    async def start(self, launched: Callable[[], None] | None = None) -> None:
+    async def start(self, launched: Callable[[], None] | None = None, imports: tuple[str, ...] = ()) -> None:
         """Start a kernel and wait until it answers; ``launched()`` once its process is started
-        (or its start failed)."""
+        (or its start failed). ``imports``: what the notebook will have it import (imports_for),
+        which a kernel started early imports before it answers."""
         try:
             km = self.launcher.kernel_manager()
+            km.imports = imports
             km.context = self.launcher.zmq_context()  # shared: nothing to tear down per kernel
             self.client = _CappedClient(
                 self.nb, km=km, timeout=int(self.limits.cell_timeout), allow_errors=True,
@@ -395,9 +398,10 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         runner = _Runner(launcher, limits, cwd)
         early: dict[str, str] = {}  # the plan's kernel files, when the plan is already made
         merged = None  # the cell whose "pre" probes this set-up request carries
+        imports = imports_for(ex.sources)
         try:
             with phase("kernel"):
-                await runner.start(launched if first else None)
+                await runner.start(launched if first else None, imports)
             with phase("setup"):
                 if not isinstance(plan, Plan) and isinstance(plan, asyncio.Future) and plan.done() \
                         and plan.exception() is None:
@@ -405,7 +409,8 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
                 if isinstance(plan, Plan):
                     early = {f: s for f, s in plan.kernel.items() if f not in launcher.preloaded_sources}
                     merged = _before_code(plan, ex.sources) if first else None
-                code = _setup_code(nonce, seed, int(limits.output_kb * 1024), launcher.preloads_kernel_modules, early)
+                code = _setup_code(nonce, seed, int(limits.output_kb * 1024), launcher.preloads_kernel_modules, early,
+                                   imports)
                 if merged is not None:  # the set-up has defined what the probes need: they run after it
                     code += _probe_code(plan.pre[merged]) + "\n"
                 status, cell = await runner.run(code, limits.probe_timeout * (3 if merged is not None else 2))

@@ -169,14 +169,32 @@ def test_the_judges_imports_leave_garbage_collection_as_they_found_it():
 
 def test_a_cold_kernel_has_the_courses_imports_before_the_first_cell_and_collects_garbage():
     # imported in the set-up without the collector (much cheaper than in the student's cells),
-    # which is back on before any student code
+    # which is back on before any student code; the sympy that torch loads for a gradient
+    # argument only where the notebook passes one (imports_for)
     # (the kernel itself starts without it too, as ipykernel's launcher would, the working folder
     # not first on its path)
     plan = values(0, "p", shapes="'torch.fx.experimental.symbolic_shapes' in sys.modules",
                   figure="'matplotlib.figure' in sys.modules", gc="gc.isenabled()", path="sys.path[0] != ''")
-    ex = run(["import sys, gc"], plan)
-    assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": True, "figure": True, "gc": True,
-                                                                       "path": True}
+    gradient = "import torch\nx = torch.ones(2, requires_grad=True)\n(x * x).backward(torch.ones(2))"
+    for cells, shapes in ((["import sys, gc"], False), (["import sys, gc", gradient], True)):
+        ex = run(cells, plan)
+        assert [c.status for c in ex.cells] == ["ok"] * len(cells), ex.cells
+        assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"shapes": shapes, "figure": True,
+                                                                           "gc": True, "path": True}
+
+
+def test_the_kernels_imports_follow_the_notebooks_gradient_calls():
+    from grader.kernel import GRADIENT_IMPORTS, WARM_IMPORTS, imports_for
+
+    with_gradient = ["y.backward(torch.ones(4))", "y.backward(gradient=torch.ones_like(y))", "y.backward(v)",
+                     "d.backward(torch.ones_like(d), retain_graph=True)", "torch.autograd.grad(y, x)",
+                     "torch.autograd.backward([y], grad_tensors=[g])"]
+    without = ["y.sum().backward()", "y.backward()", "y.backward(retain_graph=True)", "x.grad.zero_()", "",
+               "y.sum().backward()  # the same as y.backward(torch.ones(len(x)))"]
+    for src in with_gradient:
+        assert imports_for(["import torch", src]) == WARM_IMPORTS + GRADIENT_IMPORTS, src
+    for src in without:
+        assert imports_for(["import torch", src]) == WARM_IMPORTS, src
 
 
 def test_the_provisioner_factory_is_made_without_reading_every_entry_point():
@@ -205,9 +223,9 @@ def test_the_judges_imports_wait_until_the_kernels_process_is_started():
 
     code = ("import asyncio, sys\nimport grader.execute as E, grader.grade as G\nfrom grader.rubric import load\n"
             "seen = []\norig = E._Runner.start\n"
-            "async def start(self, launched=None):\n"
+            "async def start(self, launched=None, *rest):\n"
             "    def mark():\n        seen.append('torch' in sys.modules)\n        launched and launched()\n"
-            "    await orig(self, mark if launched else None)\n"
+            "    await orig(self, mark if launched else None, *rest)\n"
             "E._Runner.start = start\n"
             "nb = G.read_notebook(__import__('pathlib').Path(sys.argv[1]))\n"
             "ex, plan = asyncio.run(G.run_notebook(nb, load(), True))\n"

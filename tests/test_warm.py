@@ -320,9 +320,11 @@ def test_a_kernel_started_early_is_the_notebooks_kernel_and_one_never_used_is_en
     ordinary way; and an early kernel no notebook was given is ended by close(), with its folder."""
     launcher = make_launcher(sandbox, LIMITS)
     plan = Plan()
-    plan.add(0, "post", "p", {"op": "values", "exprs": {"pid": "os.getpid()", "cwd": "os.getcwd()",
-                                                         "here": f"os.getcwd() == {str(tmp_path)!r}"}})
-    nb = new_notebook(cells=[new_code_cell("import os")])
+    plan.add(0, "post", "p", {"op": "values", "exprs": {
+        "pid": "os.getpid()", "cwd": "os.getcwd()", "here": f"os.getcwd() == {str(tmp_path)!r}",
+        "sympy": "'sympy' in __import__('sys').modules"}})  # told to import it (imports_for): a gradient call
+    nb = new_notebook(cells=[new_code_cell("import os"), new_code_cell(
+        "import torch\nx = torch.ones(2, requires_grad=True)\n(x * x).backward(torch.ones(2))")])
     try:
         launcher.prestart()
         early = launcher._early.process
@@ -330,8 +332,9 @@ def test_a_kernel_started_early_is_the_notebooks_kernel_and_one_never_used_is_en
         assert launcher._early is None and early.poll() is not None  # adopted, then ended with its kernel
         second = asyncio.run(execute(nb, plan, LIMITS, 0, launcher, workdir=str(tmp_path)))
         for ex in (first, second):
-            assert [c.status for c in ex.cells] == ["ok"] and not ex.kernel_error, ex.cells
+            assert [c.status for c in ex.cells] == ["ok", "ok"] and not ex.kernel_error, ex.cells
             assert ex.captures["p"]["here"]["value"] is not sandbox
+            assert ex.captures["p"]["sympy"]["value"] is True
         if not sandbox:  # the process started early is the kernel itself
             assert first.captures["p"]["pid"]["value"] == early.pid != second.captures["p"]["pid"]["value"]
         launcher.prestart()

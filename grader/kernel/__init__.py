@@ -16,14 +16,30 @@
 This package imports nothing else of the grader but plain-data modules (``grader.model`` for
 ``Limits``, ``grader.errors`` for the one-line error): ``tests/test_layout.py`` checks it.
 """
+import re as _re
 from pathlib import Path as _Path
 
 KERNEL_NAME = "grader-python3"  # the one kernel spec the launchers serve (managers.SpecManager)
 
-# What a notebook of this course imports, or has torch import on first use (``backward`` with a
-# gradient loads sympy): every kernel imports them before any student code, without cyclic
-# garbage collection (probe.setup, launch.KERNEL_EARLY); a zygote's kernels have them already.
-WARM_IMPORTS = ("numpy", "torch", "matplotlib.figure", "torch.fx.experimental.symbolic_shapes")
+# What a notebook of this course imports: every kernel imports them before any student code,
+# without cyclic garbage collection (probe.setup, launch.KERNEL_EARLY); a zygote's kernels have
+# them already (zygote.preload, which has the ones below too).
+WARM_IMPORTS = ("numpy", "torch", "matplotlib.figure")
+# What torch imports the first time ``backward`` or ``autograd.grad`` is given a gradient tensor
+# (sympy, 0.2 s): a cold kernel imports it with the others when the notebook's text suggests such
+# a call. Only a hint: a call it misses makes the import in the student's cell, as without the grader.
+GRADIENT_IMPORTS = ("torch.fx.experimental.symbolic_shapes",)
+_GRADIENT_CALL = _re.compile(r"\.backward\(\s*(?![)\s]|(?:retain_graph|create_graph|inputs)\s*=)"
+                             r"|autograd\.(?:backward|grad)\(|grad_outputs|gradient\s*=")
+
+
+_COMMENT = _re.compile(r"#.*")  # (the book's own cell mentions such a call in a comment)
+
+
+def imports_for(sources) -> tuple[str, ...]:
+    """What a cold kernel imports before the code ``sources`` (a notebook's code cells) runs."""
+    calls = any(_GRADIENT_CALL.search(_COMMENT.sub("", s)) for s in sources)
+    return WARM_IMPORTS + (GRADIENT_IMPORTS if calls else ())
 
 # The kernel-side modules, by the name they live under in a kernel: (file name shown in
 # tracebacks, source). The set-up cell defines them in a cold kernel; a zygote defines them

@@ -148,32 +148,39 @@ app.start()
 
 # a kernel started ahead of its notebook (Launcher.prestart): the same start, but first the
 # imports its set-up would make (the names in its first argument); then it waits for the grader
-# to tell it its connection file and folder (one JSON line on stdin), and ends if the grader is
-# gone before that
+# to tell it its connection file, folder and the notebook's own imports (one JSON line on stdin;
+# imports_for), and ends if the grader is gone before that
 KERNEL_EARLY = """import gc, os, sys, warnings
 if sys.path[0] == "":
     del sys.path[0]
 gc.disable()
 from ipykernel.kernelapp import IPKernelApp
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    for name in sys.argv.pop(1).split(","):
-        try:
-            __import__(name)
-        except Exception:
-            pass
+
+
+def warm(names):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in names:
+            try:
+                __import__(name)
+            except Exception:
+                pass
+
+
+warm(sys.argv.pop(1).split(","))
 line = sys.stdin.readline()
 if not line.endswith("\\n"):
     os._exit(0)
 import json
 go = json.loads(line)
+warm(go["imports"])
 if go["cwd"]:
     os.chdir(go["cwd"])
 sys.argv[1:1] = ["-f", go["connection_file"]]
 app = IPKernelApp.instance()
 app.initialize()
 gc.enable()
-del gc, go, json, line, name, os, sys, warnings
+del gc, go, json, line, os, sys, warm, warnings
 app.start()
 """
 EARLY_PROVISIONER = "grader-early"

@@ -49,13 +49,14 @@ class OwnedKernelManager(AsyncKernelManager):
 class EarlyProvisioner(LocalProvisioner):
     """Adopts the process ``Launcher.prestart`` started instead of starting one: once the kernel
     manager has written the connection file, the process is told where it is (and, unsandboxed,
-    the folder to work in). A process that has died meanwhile fails the start as a cold one
-    would, with its own error output to quote."""
+    the folder to work in, and what the notebook has it import: ``km.imports``). A process that
+    has died meanwhile fails the start as a cold one would, with its own error output to quote."""
 
     async def launch_kernel(self, cmd, **kwargs):
         km = self.parent
         process, km.early = km.early, None
-        go = json.dumps({"connection_file": km.connection_file, "cwd": kwargs.get("cwd")}) + "\n"
+        go = json.dumps({"connection_file": km.connection_file, "cwd": kwargs.get("cwd"),
+                         "imports": list(getattr(km, "imports", ()))}) + "\n"
         try:
             process.stdin.write(go.encode())
             process.stdin.close()
