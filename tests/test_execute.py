@@ -205,9 +205,9 @@ def test_the_provisioner_factory_is_made_without_reading_every_entry_point():
 
     code = ("import jupyter_client.provisioning.factory as f\ncalls = []\nreal = f.entry_points\n"
             "f.entry_points = lambda **k: (calls.append(k), real(**k))[1]\n"
-            "from grader.kernel.forkserver import _register_provisioner\n"
+            "import grader.kernel.forkserver\n"
             "from grader.kernel.launch import Launcher, provisioner_factory\n"
-            "_register_provisioner()\nLauncher().kernel_manager()\n"
+            "Launcher().kernel_manager()\n"
             "print(len(calls), sorted(provisioner_factory().provisioners))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split("\n")[0] == "0 ['grader-early', 'grader-fork', 'local-provisioner']", out.stderr[-500:]

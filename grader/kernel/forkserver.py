@@ -7,7 +7,7 @@ bubblewrap command as a cold kernel), and each kernel it forks gets namespaces o
 zygote.py), so every submission still runs in a fresh process, in a private /work and /tmp,
 with no network, under the limits, and nothing it started survives it.
 
-jupyter_client's kernel provisioners are the extension point: ``ForkProvisioner`` (registered
+jupyter_client's kernel provisioners are the extension point: ``ForkProvisioner`` (managers.py, registered
 as the entry point ``grader-fork``) starts a kernel by asking the zygote instead of Popen.
 """
 from __future__ import annotations
@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import KERNEL_MODULES, KERNEL_NAME, extensions, scratch
-from .launch import KERNEL_ARGS, Launcher, StderrTail, cause, kernel_env, kernel_python, provisioner_factory
+from .launch import FORK_PROVISIONER, KERNEL_ARGS, Launcher, StderrTail, cause, kernel_env, kernel_python, provisioner_factory
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
 ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
 MODULES_FILE = "kernel-modules.json"  # zygote.MODULES_FILE (the zygote is never imported)
-PROVISIONER = "grader-fork"
 
 
 class ZygoteError(RuntimeError):
@@ -190,19 +189,6 @@ class _ForkedProcess:
         self.send_signal(signal.SIGTERM)
 
 
-def _register_provisioner() -> None:
-    """jupyter_client finds a kernel's provisioner by its entry point (pyproject.toml declares
-    ``grader-fork``). The grader also registers its own here, in the running code, so its kernels
-    never depend on the installed metadata being current: an editable install made before a module
-    moved still names the old place, and a checkout on PYTHONPATH has none of its own."""
-    from importlib.metadata import EntryPoint
-
-    from jupyter_client.provisioning import KernelProvisionerFactory
-
-    provisioner_factory().provisioners[PROVISIONER] = EntryPoint(
-        PROVISIONER, "grader.kernel.managers:ForkProvisioner", KernelProvisionerFactory.GROUP_NAME)
-
-
 @dataclass
 class WarmLauncher(Launcher):
     """Kernels forked from a pre-warmed zygote, sandboxed (``sandbox`` given) or not."""
@@ -219,7 +205,6 @@ class WarmLauncher(Launcher):
 
     def __post_init__(self):
         super().__post_init__()
-        _register_provisioner()
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}
         self._next = None  # a managers.ForkKernelManager whose kernel is forked ahead
@@ -262,6 +247,7 @@ class WarmLauncher(Launcher):
     def _new_manager(self):
         from .managers import ForkKernelManager, SpecManager
 
+        provisioner_factory()  # before the manager asks it for a provisioner
         zygote = self.zygote
         d = tempfile.mkdtemp(prefix="k-", dir=zygote.spool)
         if zygote.uid is not None:
@@ -269,7 +255,7 @@ class WarmLauncher(Launcher):
         ksm = SpecManager()
         ksm.argv = ["zygote"]  # not executed: the provisioner forks the kernel
         ksm.interrupt_mode = "message"
-        ksm.metadata = {"kernel_provisioner": {"provisioner_name": PROVISIONER, "config": {}}}
+        ksm.metadata = {"kernel_provisioner": {"provisioner_name": FORK_PROVISIONER, "config": {}}}
         km = ForkKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm, transport="ipc",
                                 ip=os.path.join(d, "k"), connection_file=os.path.join(d, "kernel.json"))
         km.zygote, km.owner = zygote, zygote.uid

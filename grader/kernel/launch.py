@@ -184,17 +184,24 @@ del gc, go, json, line, os, sys, warm, warnings
 app.start()
 """
 EARLY_PROVISIONER = "grader-early"
+FORK_PROVISIONER = "grader-fork"
+# the grader's own provisioners (managers.py), registered in the running code, so its kernels
+# never depend on the installed metadata being current (pyproject.toml declares grader-fork too):
+# an editable install made before a module moved still names the old place, and a checkout on
+# PYTHONPATH has none of its own
+_OWN_PROVISIONERS = {EARLY_PROVISIONER: "grader.kernel.managers:EarlyProvisioner",
+                     FORK_PROVISIONER: "grader.kernel.managers:ForkProvisioner"}
 
 _FACTORY_LOCK = threading.Lock()
 
 
 def provisioner_factory():
     """jupyter_client's provisioner factory (one per process), made knowing the provisioner the
-    grader's cold kernels use (jupyter_client's own ``local-provisioner``) instead of reading
-    every installed distribution's entry points when it is made: 0.2 s of CPU, on the way to
-    ``check``'s only kernel. A provisioner it does not know is still looked up by name when asked
-    for (``JUPYTER_DEFAULT_PROVISIONER_NAME``). It knows the grader's own (managers.py) too: the
-    one of a kernel started early, here, and the fork server's (forkserver.py)."""
+    grader's cold kernels use (jupyter_client's own ``local-provisioner``) and the grader's own
+    (a kernel started early, a forked one) instead of reading every installed distribution's
+    entry points when it is made: 0.2 s of CPU, on the way to ``check``'s only kernel. A
+    provisioner it does not know is still looked up by name when asked for
+    (``JUPYTER_DEFAULT_PROVISIONER_NAME``)."""
     from importlib.metadata import EntryPoint
 
     from jupyter_client.provisioning import KernelProvisionerFactory as Factory
@@ -208,8 +215,8 @@ def provisioner_factory():
                 Factory.instance()
             finally:
                 Factory._get_all_provisioners = scan
-            Factory.instance().provisioners[EARLY_PROVISIONER] = EntryPoint(
-                EARLY_PROVISIONER, "grader.kernel.managers:EarlyProvisioner", Factory.GROUP_NAME)
+            for name, value in _OWN_PROVISIONERS.items():
+                Factory.instance().provisioners[name] = EntryPoint(name, value, Factory.GROUP_NAME)
     return Factory.instance()
 
 
