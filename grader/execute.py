@@ -1,14 +1,19 @@
 """Stage 2: run one notebook in its own kernel through nbclient, with the grader's probes
 placed around the anchored cells, and bring back plain data (``Execution``).
 
-The kernel is started by a ``Launcher`` (see kernel/launch.py). Student cells run one at a time: an
-error does not stop the notebook; a cell past its timeout is interrupted (and the kernel killed
-if it ignores the interrupt); a dead kernel ends the run with everything captured so far kept.
+The kernel is started by a ``Launcher`` (see kernel/launch.py). Student cells run in order, each
+as its own cell: an error does not stop the notebook; a cell past its timeout is interrupted (and
+the kernel killed if it ignores the interrupt); a dead kernel ends the run with everything
+captured so far kept. The cells between two probes go to the kernel in one request (the
+recorder's ``run_cells``), which saves a round trip a cell; see ``execute`` for when that is
+not clear enough to grade, and the notebook runs again a cell a request.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import secrets
 import shutil
 import time
@@ -20,6 +25,7 @@ import nbformat
 from nbformat import NotebookNode, from_dict
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
+from jupyter_core.utils import ensure_async
 
 from . import events as _events
 from .kernel import KERNEL_MODULES, imports_for, scratch
@@ -148,9 +154,45 @@ def _output_node(msg: dict) -> NotebookNode | None:
 
 class _CappedClient(NotebookClient):
     """nbclient, keeping at most ``output_cap`` bytes of output per cell (the grader's own
-    probe data aside): a notebook that prints without end cannot fill the grader's memory."""
+    probe data aside): a notebook that prints without end cannot fill the grader's memory.
+
+    Student cells run several to a request (the recorder's ``run_cells``), which publishes a
+    marker under the run's nonce after each: ``output`` notes where each cell's outputs end
+    (``cuts``) and when its marker came, instead of keeping the marker, and a cell's
+    ``clear_output`` clears only its own outputs."""
 
     output_cap = 1 << 20
+    nonce: str | None = None
+
+    def begin(self, token: int | None = None, answer: Callable[[str], None] | None = None) -> None:
+        """A new request (``token``: its number, in the answers sent with ``answer``): no cell
+        of it has ended yet."""
+        self.cuts: list[int] = []  # where each cell's outputs end in the request's outputs
+        self.counts: list[Any] = []  # each cell's execution count, as its marker says
+        self.ended: list[float] = []  # when each cell's marker came (monotonic)
+        self.marked = asyncio.Event()  # set when a marker comes
+        self.token, self.answer = token, answer
+        self.hold = False  # set once the grader interrupts the kernel: no cell may start after that
+
+    def _marker(self, content: dict) -> bool:
+        data = content.get("data", {}).get(MIME) if isinstance(content.get("data"), dict) else None
+        if not (isinstance(data, dict) and self.nonce is not None and data.get("nonce") == self.nonce
+                and "ran" in data and hasattr(self, "cuts")):
+            return False
+        return data["ran"] == len(self.cuts) and (data.get("count") is None or isinstance(data.get("count"), int))
+
+    def _clear_own(self, outs, cell_index: int) -> None:
+        """Clear the outputs of the cell that runs now, not those of the cells before it."""
+        del outs[self.cuts[-1] if getattr(self, "cuts", None) else 0:]
+        self.clear_display_id_mapping(cell_index)
+
+    def clear_output(self, outs, msg, cell_index):
+        if self.output_hook_stack[msg["parent_header"].get("msg_id")]:
+            return super().clear_output(outs, msg, cell_index)
+        if msg["content"].get("wait"):
+            self.clear_before_next_output = True
+        else:
+            self._clear_own(outs, cell_index)
 
     async def _async_poll_kernel_alive(self) -> None:
         """nbclient's own check runs once a second; a dead kernel is noticed within 50 ms here."""
@@ -165,16 +207,31 @@ class _CappedClient(NotebookClient):
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg.get("content", {})
+        if self._marker(content):  # a cell of the request has ended: its outputs end here
+            mark = content["data"][MIME]
+            if isinstance(mark.get("recorder"), dict):  # the cell's record, read from its outputs (_record)
+                outs.append(_output_node(msg))
+            self.cuts.append(len(outs))
+            self.counts.append(mark.get("count"))
+            self.ended.append(time.monotonic())
+            self.marked.set()
+            if mark.get("wait") and self.answer is not None:  # all it sent is here: the next may start
+                self.answer(f"{self.token} {mark['ran']} {'stop' if self.hold else 'go'}")
+            return None
         if MIME not in content.get("data", {}):
-            used = self._used.get(cell_index, 0)
+            key = (cell_index, len(getattr(self, "cuts", ())))  # per student cell
+            used = self._used.get(key, 0)
             size = len(str(content.get("text", ""))) + len(str(content.get("data", "")))
-            self._used[cell_index] = used + size
+            self._used[key] = used + size
             if used + size > self.output_cap:
                 if used <= self.output_cap:
                     outs.append(nbformat.v4.new_output(
                         "stream", name="stderr", text=f"\n[grader: output beyond {self.output_cap // 1024} KiB dropped]\n"))
                 return None
-        if self.output_hook_stack[msg["parent_header"].get("msg_id")] or display_id or self.clear_before_next_output:
+        if self.clear_before_next_output:  # (clear_output(wait=True)) the running cell's outputs only
+            self._clear_own(outs, cell_index)
+            self.clear_before_next_output = False
+        if self.output_hook_stack[msg["parent_header"].get("msg_id")] or display_id:
             return super().output(outs, msg, display_id, cell_index)  # the rare cases: nbclient's own way
         out = _output_node(msg)
         if out is not None:
@@ -182,17 +239,18 @@ class _CappedClient(NotebookClient):
         return out
 
     @property
-    def _used(self) -> dict[int, int]:
+    def _used(self) -> dict[tuple[int, int], int]:
         if not hasattr(self, "_used_bytes"):
             self._used_bytes = {}
         return self._used_bytes
 
 
 class _Runner:
-    def __init__(self, launcher: Launcher, limits: Limits, cwd: str):
-        self.launcher, self.limits, self.cwd = launcher, limits, cwd
+    def __init__(self, launcher: Launcher, limits: Limits, cwd: str, nonce: str):
+        self.launcher, self.limits, self.cwd, self.nonce = launcher, limits, cwd, nonce
         self.nb = nbformat.v4.new_notebook()
         self.client: NotebookClient | None = None
+        self.ack = None  # where the kernel's run_cells hears that a cell's outputs arrived (a ZeroMQ PUSH)
 
     async def start(self, launched: Callable[[], None] | None = None, imports: tuple[str, ...] = ()) -> None:
         """Start a kernel and wait until it answers; ``launched()`` once its process is started
@@ -210,6 +268,7 @@ class _Runner:
                 startup_timeout=60)
             self.client.km = km
             self.client.output_cap = int(self.limits.output_kb * 1024)
+            self.client.nonce = self.nonce
             await km.start_kernel(**self.launcher.start_kwargs(self.cwd))
         finally:
             if launched is not None:
@@ -220,16 +279,21 @@ class _Runner:
         kc.start_channels(stdin=False, hb=False)  # no input(); liveness is asked of the process, not a heartbeat thread
         await _wait_for_ready(km, kc, 60)
 
-    async def run(self, source: str, timeout: float) -> tuple[str, Any]:
-        """Run one cell. Returns (status, cell) with status ok | error | timeout | dead."""
-        assert self.client is not None
+    def _cell(self, source: str, timeout: float) -> tuple[NotebookNode, int]:
         cell = NotebookNode(cell_type="code", execution_count=None, metadata=NotebookNode(), outputs=[],
                             source=source, id=f"c{len(self.nb.cells)}")  # not validated: we made it
         cell.metadata["grader_timeout"] = max(1, int(round(timeout)))
         self.nb.cells.append(cell)
-        index = len(self.nb.cells) - 1
+        return cell, len(self.nb.cells) - 1
+
+    async def run(self, source: str, timeout: float) -> tuple[str, Any]:
+        """Run one cell (the grader's own: set-up, probes). Returns (status, cell) with status
+        ok | error | timeout | dead | killed | broken."""
+        assert self.client is not None
+        cell, index = self._cell(source, timeout)
         grace = self.limits.interrupt_grace
         t0 = time.monotonic()
+        self.client.begin()
         task = asyncio.ensure_future(self.client.async_execute_cell(cell, index))
         done, _ = await asyncio.wait({task}, timeout=timeout + grace)
         if not done:  # the interrupt was ignored: the kernel is killed, its state is lost
@@ -250,9 +314,112 @@ class _Runner:
             return "timeout", cell
         return ("error" if errors else "ok"), cell
 
+    async def run_cells(self, sources: list[str], budget: float) -> list[tuple[str, Any]]:
+        """Run student cells in one request (the recorder's ``run_cells``), each under its own
+        timeout: a cell still running ``cell_timeout`` seconds after the one before it ended is
+        interrupted, and the kernel killed if it ignores that for ``interrupt_grace`` seconds.
+        The kernel starts a cell only once we answer that the one before it has arrived whole
+        (``_answer``), so the cell that was running when the kernel was lost or interrupted is
+        the one after the last marker. Returns (status, cell) for each cell that ran, in order:
+        every one, or those up to the one interrupted, the one that lost the kernel, or the last
+        one begun within the notebook's time left (``budget``); the caller runs the rest again.
+        None at all if the kernel has no ``run_cells`` any more: the caller runs them one a request."""
+        client = self.client
+        assert client is not None
+        timeout, grace = self.limits.cell_timeout, self.limits.interrupt_grace
+        endpoint = self._ack_endpoint()
+        outer, index = self._cell("", (timeout + grace) * len(sources) + grace)  # (nbclient's own: never first)
+        outer.source = (f"__import__('__grader_recorder__').run_cells({json.dumps(sources)!r}, {budget!r}, "
+                        f"{endpoint!r}, {index!r})")
+        client.begin(index, self._answer if endpoint else None)
+        task = asyncio.ensure_future(client.async_execute_cell(outer, index, store_history=False))
+        began, lost = time.monotonic(), None
+        interrupted, interrupted_at = None, 0.0  # the cell the grader interrupted, and when
+        while True:
+            k = len(client.cuts)
+            start = client.ended[-1] if k else began
+            deadline = start + timeout if interrupted != k else interrupted_at + grace
+            client.marked.clear()
+            marked = asyncio.ensure_future(client.marked.wait())
+            done, _ = await asyncio.wait({task, marked}, timeout=max(0.0, deadline - time.monotonic()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            marked.cancel()
+            if task in done:
+                break
+            if len(client.cuts) > k:
+                continue  # a cell has ended: the next one's time begins
+            if interrupted != k:
+                interrupted, interrupted_at, client.hold = k, time.monotonic(), True
+                try:
+                    await ensure_async(client.km.interrupt_kernel())
+                except Exception:
+                    pass
+                continue
+            await self.kill()  # the interrupt was ignored: the kernel is killed, its state is lost
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            lost = "killed"
+            break
+        if lost is None:
+            try:
+                task.result()
+            except DeadKernelError:
+                lost = "dead"
+            except Exception:  # the kernel broke the protocol (e.g. patched json): it cannot be trusted on
+                await self.kill()
+                lost = "broken"
+        outs, ran, start = outer.get("outputs", []), [], 0
+        for k, end in enumerate(client.cuts):
+            cell = NotebookNode(cell_type="code", execution_count=client.counts[k], metadata=NotebookNode(),
+                                outputs=outs[start:end], source=sources[k])
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+            timed_out = interrupted == k and errors and errors[-1].get("ename") == "KeyboardInterrupt"
+            ran.append(("timeout" if timed_out else "error" if errors else "ok", cell))
+            start = end
+        if not ran and lost is None:
+            return []  # the kernel could not run them together (the notebook removed the recorder)
+        if lost is not None and len(ran) < len(sources):  # the cell that was running
+            ran.append((lost, NotebookNode(cell_type="code", execution_count=None, metadata=NotebookNode(),
+                                           outputs=outs[start:], source=sources[len(ran)])))
+        return ran  # (outputs after the last marker of a request that ended are the request's own)
+
+    def _ack_path(self) -> str | None:
+        km = self.client.km if self.client is not None else None
+        return f"{km.connection_file}.ack" if km is not None and km.connection_file else None
+
+    def _ack_endpoint(self) -> str | None:
+        """Where the kernel binds the socket it hears our answers on: beside its connection
+        file (a folder it shares with us, sandboxed or not). None where the path is too long
+        for a Unix socket: then a request runs one cell, the rest again in the next."""
+        path = self._ack_path()
+        return f"ipc://{path}" if path and len(path.encode()) < 100 else None
+
+    def _answer(self, text: str) -> None:
+        """Answer a marker that waits (go or stop), connecting on the first: the kernel has bound
+        its socket by then, so no reconnection delay."""
+        import zmq
+
+        if self.ack is None:
+            self.ack = zmq.Context.instance().socket(zmq.PUSH)
+            self.ack.setsockopt(zmq.LINGER, 0)
+            self.ack.connect(self._ack_endpoint())
+        try:
+            self.ack.send(text.encode("ascii"), zmq.NOBLOCK)
+        except zmq.ZMQError:  # (nothing queued can block it: one answer a cell)
+            pass
+
     async def kill(self) -> None:
+        if self.ack is not None:
+            self.ack.close()
+            self.ack = None
         if self.client is None:
             return
+        ack = self._ack_path()
+        if ack is not None and os.path.exists(ack):  # (the kernel's socket file, left by a killed kernel)
+            try:
+                os.unlink(ack)
+            except OSError:
+                pass
         km = self.client.km
         try:  # kill and reap at once (the provisioner's own wait polls every 100 ms)
             process = getattr(getattr(km, "provisioner", None), "process", None)
@@ -367,14 +534,15 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
     """Run the notebook's code cells in order, with the plan's probes around them. ``plan`` may
     still be in the making (an awaitable): the first kernel starts meanwhile, and is set up
     once the plan is there. ``launched()`` is called as soon as the first kernel's process is
-    started (or its start failed: nothing is left waiting)."""
+    started (or its start failed: nothing is left waiting). Consecutive student cells with no
+    probe between them run in one request (``_batch``, ``_Runner.run_cells``)."""
     launcher = launcher or Launcher()
     ex = Execution()
     started = time.monotonic()
     nonce = secrets.token_hex(16)
     own_dir = workdir is None
     cwd = workdir or scratch.make("run")
-    runner = _Runner(launcher, limits, cwd)
+    runner = _Runner(launcher, limits, cwd, nonce)
     cells = nb.get("cells", [])
     for c in cells_of(nb):
         ex.sources.append(c.source if c.kind == "code" else "")
@@ -395,7 +563,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
         nonlocal runner, plan, ahead
         missing.clear()  # what the lost kernel held is gone with it
         await runner.kill()
-        runner = _Runner(launcher, limits, cwd)
+        runner = _Runner(launcher, limits, cwd, nonce)
         early: dict[str, str] = {}  # the plan's kernel files, when the plan is already made
         merged = None  # the cell whose "pre" probes this set-up request carries
         imports = imports_for(ex.sources)
@@ -451,7 +619,10 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
             mark_lost(plan.probe_ids(), "error", Reason("kernel.start_failed", error=ex.kernel_error))
             ex.kernel_died_at = -1
 
-        for i, c in enumerate(cells):
+        i = -1
+        while i + 1 < len(cells):
+            i += 1
+            c = cells[i]
             if lost is None and time.monotonic() - started > limits.notebook_timeout:
                 lost = "timeout"
             if lost is not None:
@@ -469,18 +640,29 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
                     lost = await after_loss(i)
                     continue
             if c.get("cell_type") == "code" and ex.sources[i].strip():
+                batch = _batch(plan, ex.sources, i)
                 with phase("cells"):
-                    status, cell = await runner.run(ex.sources[i], limits.cell_timeout)
-                _record(ex, cell, i, nonce, missing)
-                ename, evalue = _error_of(cell)
-                if status in LOST:
-                    ex.kernel_died_at = i
-                    st = "timeout" if status == "killed" else "dead"
-                    ex.cells.append(CellRun(i, ex.sources[i], st, ename, evalue, _stream_text(cell)))
-                    mark_lost(plan.post.get(i, {}), *LOST[status])
+                    if len(batch) == 1:
+                        ran = [await runner.run(ex.sources[i], limits.cell_timeout)]
+                    else:
+                        ran = await runner.run_cells(
+                            [ex.sources[j] for j in batch], max(0.0, limits.notebook_timeout - (time.monotonic() - started)))
+                    if not ran:
+                        ran = [await runner.run(ex.sources[i], limits.cell_timeout)]
+                for j, (status, cell) in zip(batch, ran):
+                    i = j
+                    _record(ex, cell, j, nonce, missing)
+                    ename, evalue = _error_of(cell)
+                    if status in LOST:
+                        ex.kernel_died_at = j
+                        st = "timeout" if status == "killed" else "dead"
+                        ex.cells.append(CellRun(j, ex.sources[j], st, ename, evalue, _stream_text(cell)))
+                        mark_lost(plan.post.get(j, {}), *LOST[status])
+                        break
+                    ex.cells.append(CellRun(j, ex.sources[j], status, ename, evalue, _stream_text(cell)))
+                if ran[-1][0] in LOST:  # (i is the last cell that ran; the rest of a batch runs from the next)
                     lost = await after_loss(i)
                     continue
-                ex.cells.append(CellRun(i, ex.sources[i], status, ename, evalue, _stream_text(cell)))
             if i in plan.post:
                 batch = plan.post[i]
                 if ex.cells and ex.cells[-1].index == i and ex.cells[-1].status == "timeout":
@@ -517,6 +699,28 @@ async def _probe(runner: _Runner, batch: dict[str, dict], limits: Limits, nonce:
         return "dead"
     _store_probe(batch, cell, status, nonce, ex)
     return None
+
+
+_ASYNC = re.compile(r"\b(await|async)\b")
+
+
+def _batch(plan: Plan, sources: list[str], first: int) -> list[int]:
+    """The code cells to run in one request from ``first`` (a code cell) on: one round trip to
+    the kernel instead of one a cell. It ends before the next cell with probes before it and at
+    the first with probes after it, so probes still run between the same cells. A cell that may
+    hold top-level ``await`` runs alone (IPython runs it on the kernel's event loop, which a
+    cell run from another cannot). ``sources``: each cell's code, "" for other cells."""
+    out = [first]
+    if first in plan.post or _ASYNC.search(sources[first]):
+        return out
+    for j in range(first + 1, len(sources)):
+        if j in plan.pre or _ASYNC.search(sources[j]):
+            break
+        if sources[j].strip():
+            out.append(j)
+        if j in plan.post:
+            break
+    return out
 
 
 def _before_code(plan: Plan, sources: list[str]) -> int | None:

@@ -233,3 +233,91 @@ def test_the_judges_imports_wait_until_the_kernels_process_is_started():
     out = subprocess.run([sys.executable, "-c", code, str(SUBMISSIONS / "reference.ipynb")],
                          capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1:] == ["[False] True None True"], out.stderr[-800:]
+
+
+def _requests(monkeypatch):
+    """Count what goes to the kernel: one entry per request, the number of cells it runs."""
+    from grader.execute import _Runner
+
+    sent = []
+    run, run_cells = _Runner.run, _Runner.run_cells
+
+    async def one(self, source, timeout):
+        if not source.startswith(("import sys as _s", "__import__('__grader_")):
+            sent.append(1)
+        return await run(self, source, timeout)
+
+    async def several(self, sources, budget):
+        sent.append(len(sources))
+        return await run_cells(self, sources, budget)
+
+    monkeypatch.setattr(_Runner, "run", one)
+    monkeypatch.setattr(_Runner, "run_cells", several)
+    return sent
+
+
+def test_cells_between_probes_go_in_one_request_each_run_as_its_own_cell(monkeypatch):
+    sent = _requests(monkeypatch)
+    plan = values(4, "p", v="x", ins="len(In)", out="sum(Out)", last="In[-2] == 'x = x * 10'")
+    ex = run(["x = 1", "print('a')\nx", "1 / 0", "print('c')\nx += 1\nx", "x = x * 10"], plan)
+    assert sent == [5]
+    assert [c.status for c in ex.cells] == ["ok", "ok", "error", "ok", "ok"]
+    assert [c.stream for c in ex.cells] == ["", "a\n1", "", "c\n2", ""]
+    assert ex.cells[2].ename == "ZeroDivisionError" and ex.cells[3].ename == ""
+    # the history a student's code can read is what it is when each cell is sent alone: the
+    # set-up, five cells and the probe in In; the results of cells 2 and 4 (In[3], In[5]) in Out
+    assert {k: v.get("value") for k, v in ex.captures["p"].items()} == {"v": 20, "ins": 8, "out": 8, "last": True}
+
+
+def test_a_cell_that_kills_the_kernel_in_a_batch_takes_nothing_of_the_cells_before(monkeypatch):
+    # the kernel starts a cell only once the grader has everything of the one before it: the
+    # record of the first cell (a backward call) arrives though the next kills the kernel at once
+    sent = _requests(monkeypatch)
+    # (without that wait the kill came before the first cell's messages left: lost 5 times in 5)
+    cells = ["import os, torch\nx = torch.ones(3, requires_grad=True)\n(x * x).sum().backward()\nprint('ran')",
+             "os.kill(os.getpid(), 9)", "y = 1"]
+    for _ in range(3):
+        ex = run(cells, values(2, "p", v="y"), limits=NO_RESTART)
+        assert [c.status for c in ex.cells] == ["ok", "dead", "skipped"] and ex.kernel_died_at == 1
+        assert ex.cells[0].stream == "ran\n"
+        assert [e["kind"] for e in ex.events if e["cell"] == 0 and e["kind"] == "backward"] == ["backward"]
+    assert sent == [3, 3, 3]
+
+
+def test_a_timeout_in_a_batch_interrupts_that_cell_only():
+    plan = values(3, "p", v="a + b")
+    ex = run(["a = 1", "while True: pass", "b = 2", "print(a + b)"], plan)
+    assert [c.status for c in ex.cells] == ["ok", "timeout", "ok", "ok"]
+    assert ex.cells[1].ename == "KeyboardInterrupt" and ex.cells[3].stream == "3\n"
+    assert ex.captures["p"]["v"]["value"] == 3
+
+
+def test_clear_output_in_a_batch_clears_its_own_cell_only():
+    clear = "from IPython.display import clear_output\nprint('gone')\nclear_output({})\nprint('kept')"
+    ex = run(["print('first')", clear.format(""), clear.format("wait=True")], values(2, "p", v="1"))
+    assert [c.stream for c in ex.cells] == ["first\n", "kept\n", "kept\n"]
+
+
+def test_output_beyond_the_cap_is_dropped_per_cell_in_a_batch():
+    limits = Limits(cell_timeout=3, probe_timeout=10, notebook_timeout=60, interrupt_grace=2, output_kb=1)
+    ex = run(["print('x' * 3000)", "print('small')"], values(1, "p", v="1"), limits=limits)
+    assert "output beyond 1 KiB dropped" in ex.cells[0].stream
+    assert ex.cells[1].stream == "small\n"
+
+
+def test_a_cell_with_top_level_await_runs_alone(monkeypatch):
+    sent = _requests(monkeypatch)
+    plan = values(3, "p", v="x + y + z")
+    ex = run(["x = 1", "import asyncio\nawait asyncio.sleep(0)\ny = 2", "z = 3", "pass"], plan)
+    assert [c.status for c in ex.cells] == ["ok"] * 4 and ex.captures["p"]["v"]["value"] == 6
+    assert sent == [1, 1, 2]
+
+
+def test_cells_run_one_a_request_once_the_notebook_removed_the_recorder(monkeypatch):
+    sent = _requests(monkeypatch)
+    plan = values(0, "p", v="1")
+    plan.add(3, "post", "q", {"op": "values", "exprs": {"v": "x + y"}})
+    ex = run(["import sys\ndel sys.modules['__grader_recorder__']", "x = 1", "y = 2", "print(x + y)"], plan)
+    assert [c.status for c in ex.cells] == ["ok"] * 4 and ex.cells[3].stream == "3\n"
+    assert ex.captures["q"]["v"]["value"] == 3
+    assert sent == [1, 3, 1, 2, 1, 1]  # each try after the removal runs its first cell alone
