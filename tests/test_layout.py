@@ -17,7 +17,7 @@ from .conftest import ROOT
 KERNEL_MAY_IMPORT = {"grader.model", "grader.errors"}
 # Sent to the kernel (or the fork server) as source text and run there: they import nothing of the grader.
 # (A kind's kernel half, e.g. grader/checks/_trace_kernel.py, too: see test_kinds_kernel_code_is_plain_source.)
-KERNEL_SOURCES = {"grader.kernel.probe", "grader.kernel.recorder", "grader.kernel.zygote"}
+KERNEL_SOURCES = {"grader.kernel.probe", "grader.kernel.recorder", "grader.kernel.zygote", "grader.kernel.lean"}
 
 
 def modules(root: Path, package: str = "grader") -> dict[str, tuple[Path, bool]]:

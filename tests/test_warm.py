@@ -233,6 +233,31 @@ def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, ki
 
 
 @pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+@pytest.mark.parametrize("kind", ["cold", "early", "warm"])
+def test_every_kind_of_kernel_starts_without_ipythons_terminal_and_jedi_and_the_notebook_gets_them(sandbox, kind):
+    """lean.py: what a driven kernel never uses is not imported while ipykernel starts; the
+    notebook's own imports get the real modules (jedi where it is installed)."""
+    plan = Plan()
+    loaded = "__import__('sys').modules"
+    plan.add(0, "pre", "start", {"op": "values", "exprs": {
+        "terminal": f"'prompt_toolkit' in {loaded} or 'IPython.terminal.interactiveshell' in {loaded}",
+        "jedi": f"'jedi' in {loaded}"}})
+    plan.add(0, "post", "own", {"op": "values", "exprs": {"embed": "real", "jedi": "jedi_ok"}})
+    cell = ("import sys, importlib.util\nfrom IPython.terminal.embed import embed\n"
+            "real = hasattr(sys.modules['IPython.terminal.embed'], '__file__') and 'prompt_toolkit' in sys.modules\n"
+            "jedi_ok = importlib.util.find_spec('jedi') is None or __import__('jedi').__name__ == 'jedi'")
+    launcher = make_launcher(sandbox, LIMITS, warm=kind == "warm")
+    if kind == "early":
+        launcher.prestart()
+    try:
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(cell)]), plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert {k: v.get("value") for k, v in ex.captures["start"].items()} == {"terminal": False, "jedi": False}, ex
+    assert {k: v.get("value") for k, v in ex.captures["own"].items()} == {"embed": True, "jedi": True}, ex
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
 def test_a_forked_kernel_adopts_the_shell_made_in_the_zygote_wired_as_its_own(sandbox):
     """The zygote makes the IPython shell once (zygote._prepare); each forked kernel adopts it.
     The adopted shell must be wired as the one ipykernel makes: its kernel, parent and

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import KERNEL_MODULES, KERNEL_NAME, extensions, scratch
-from .launch import FORK_PROVISIONER, KERNEL_ARGS, Launcher, StderrTail, cause, kernel_env, kernel_python, provisioner_factory
+from .launch import FORK_PROVISIONER, KERNEL_ARGS, LEAN_SOURCE, Launcher, StderrTail, cause, kernel_env, kernel_python, provisioner_factory
 from ..model import Limits
 from .sandbox import SandboxLauncher, _pids_of, python_paths, reap_uid
 
-ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
+ZYGOTE_SOURCE = LEAN_SOURCE + (Path(__file__).parent / "zygote.py").read_text(encoding="utf-8")
 MODULES_FILE = "kernel-modules.json"  # zygote.MODULES_FILE (the zygote is never imported)
 
 

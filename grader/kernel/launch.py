@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from . import KERNEL_NAME, WARM_IMPORTS
@@ -134,15 +135,20 @@ def start_failure(launcher: "Launcher", km, error: BaseException) -> str:
 # a cold kernel's start: ipykernel's launcher (``python -m ipykernel_launcher``), its imports and
 # its set-up made without cyclic garbage collection (each full collection walks every object
 # made so far), which is on again before the kernel runs any code
-KERNEL_BOOT = """import gc, sys
+# (lean.py's source first: IPython's terminal and jedi are left out while ipykernel imports)
+LEAN_SOURCE = (Path(__file__).parent / "lean.py").read_text(encoding="utf-8")
+KERNEL_BOOT = LEAN_SOURCE + """
+import gc, sys
 if sys.path[0] == "":
     del sys.path[0]
 gc.disable()
+lean_ipython(True)
 from ipykernel.kernelapp import IPKernelApp
 app = IPKernelApp.instance()
 app.initialize()
+lean_ipython(False)
 gc.enable()
-del gc, sys
+del gc, sys, lean_ipython
 app.start()
 """
 
@@ -150,10 +156,12 @@ app.start()
 # imports its set-up would make (the names in its first argument); then it waits for the grader
 # to tell it its connection file, folder and the notebook's own imports (one JSON line on stdin;
 # imports_for), and ends if the grader is gone before that
-KERNEL_EARLY = """import gc, os, sys, warnings
+KERNEL_EARLY = LEAN_SOURCE + """
+import gc, os, sys, warnings
 if sys.path[0] == "":
     del sys.path[0]
 gc.disable()
+lean_ipython(True)
 from ipykernel.kernelapp import IPKernelApp
 
 
@@ -179,8 +187,9 @@ if go["cwd"]:
 sys.argv[1:1] = ["-f", go["connection_file"]]
 app = IPKernelApp.instance()
 app.initialize()
+lean_ipython(False)
 gc.enable()
-del gc, go, json, line, os, sys, warm, warnings
+del gc, go, json, lean_ipython, line, os, sys, warm, warnings
 app.start()
 """
 EARLY_PROVISIONER = "grader-early"

@@ -44,6 +44,9 @@ def preload(control_dir=None):
     gc.disable()
     saved = warnings.filters[:]
     warnings.filterwarnings("ignore")
+    lean = globals().get("lean_ipython")  # lean.py's, whose source the fork server puts before this file's
+    if lean is not None:
+        lean(True)
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.ipkernel  # noqa: F401
     import IPython  # noqa: F401
@@ -64,6 +67,8 @@ def preload(control_dir=None):
             __import__(name)
         except Exception:
             pass
+    if lean is not None:
+        lean(False)
     try:  # fonts, axes and line machinery set up once (plt.close leaves pyplot empty)
         plt = matplotlib.pyplot
         fig = plt.figure()
