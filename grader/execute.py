@@ -5,8 +5,8 @@ The kernel is started by a ``Launcher`` (see kernel/launch.py). Student cells ru
 as its own cell: an error does not stop the notebook; a cell past its timeout is interrupted (and
 the kernel killed if it ignores the interrupt); a dead kernel ends the run with everything
 captured so far kept. The cells between two probes go to the kernel in one request (the
-recorder's ``run_cells``), which saves a round trip a cell; see ``execute`` for when that is
-not clear enough to grade, and the notebook runs again a cell a request.
+recorder's ``run_cells``), which saves a round trip a cell; the kernel starts each of them only
+once the grader has everything of the one before it (``_Runner.run_cells``).
 """
 from __future__ import annotations
 
@@ -157,9 +157,10 @@ class _CappedClient(NotebookClient):
     probe data aside): a notebook that prints without end cannot fill the grader's memory.
 
     Student cells run several to a request (the recorder's ``run_cells``), which publishes a
-    marker under the run's nonce after each: ``output`` notes where each cell's outputs end
-    (``cuts``) and when its marker came, instead of keeping the marker, and a cell's
-    ``clear_output`` clears only its own outputs."""
+    marker under the run's nonce after each, with the cell's record: ``output`` keeps the record
+    as the cell's last output, notes where each cell's outputs end (``cuts``) and when its marker
+    came, and answers the kernel (``answer``); a cell's ``clear_output`` clears only its own
+    outputs, and the output cap counts each cell apart."""
 
     output_cap = 1 << 20
     nonce: str | None = None
