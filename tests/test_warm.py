@@ -258,6 +258,35 @@ def test_every_kind_of_kernel_starts_without_ipythons_terminal_and_jedi_and_the_
 
 
 @pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+@pytest.mark.parametrize("kind", ["cold", "early", "warm"])
+def test_every_kind_of_kernel_runs_the_cells_between_probes_in_one_request(sandbox, kind, monkeypatch):
+    """The kernel's answer socket (beside its connection file) can be bound in every kind of
+    kernel, sandboxed or not: without it a request would silently run one cell only."""
+    from grader.execute import _Runner
+
+    got = []
+    real = _Runner.run_cells
+
+    async def spy(self, sources, budget):
+        ran = await real(self, sources, budget)
+        got.append((len(sources), [status for status, _ in ran]))
+        return ran
+
+    monkeypatch.setattr(_Runner, "run_cells", spy)
+    plan = Plan()
+    plan.add(2, "post", "p", {"op": "values", "exprs": {"v": "a + b + c"}})
+    launcher = make_launcher(sandbox, LIMITS, warm=kind == "warm")
+    if kind == "early":
+        launcher.prestart()
+    try:
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(c) for c in ("a = 1", "b = 2", "c = 3")]),
+                                 plan, LIMITS, 0, launcher))
+    finally:
+        launcher.close()
+    assert got == [(3, ["ok", "ok", "ok"])] and ex.captures["p"]["v"]["value"] == 6, (got, ex)
+
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
 def test_a_forked_kernel_adopts_the_shell_made_in_the_zygote_wired_as_its_own(sandbox):
     """The zygote makes the IPython shell once (zygote._prepare); each forked kernel adopts it.
     The adopted shell must be wired as the one ipykernel makes: its kernel, parent and
