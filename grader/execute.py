@@ -252,6 +252,7 @@ class _Runner:
         self.nb = nbformat.v4.new_notebook()
         self.client: NotebookClient | None = None
         self.ack = None  # where the kernel's run_cells hears that a cell's outputs arrived (a ZeroMQ PUSH)
+        self.endpoint: str | None = None  # ... and its address (run_cells)
 
     async def start(self, launched: Callable[[], None] | None = None, imports: tuple[str, ...] = ()) -> None:
         """Start a kernel and wait until it answers; ``launched()`` once its process is started
@@ -328,7 +329,7 @@ class _Runner:
         client = self.client
         assert client is not None
         timeout, grace = self.limits.cell_timeout, self.limits.interrupt_grace
-        endpoint = self._ack_endpoint()
+        endpoint = self.endpoint = self._ack_endpoint()
         outer, index = self._cell("", (timeout + grace) * len(sources) + grace)  # (nbclient's own: never first)
         outer.source = (f"__import__('__grader_recorder__').run_cells({json.dumps(sources)!r}, {budget!r}, "
                         f"{endpoint!r}, {index!r})")
@@ -403,7 +404,7 @@ class _Runner:
         if self.ack is None:
             self.ack = zmq.Context.instance().socket(zmq.PUSH)
             self.ack.setsockopt(zmq.LINGER, 0)
-            self.ack.connect(self._ack_endpoint())
+            self.ack.connect(self.endpoint)
         try:
             self.ack.send(text.encode("ascii"), zmq.NOBLOCK)
         except zmq.ZMQError:  # (nothing queued can block it: one answer a cell)
@@ -416,7 +417,7 @@ class _Runner:
         if self.client is None:
             return
         ack = self._ack_path()
-        if ack is not None and os.path.exists(ack):  # (the kernel's socket file, left by a killed kernel)
+        if ack is not None:  # (the kernel's socket file, left by a killed kernel)
             try:
                 os.unlink(ack)
             except OSError:
