@@ -24,8 +24,10 @@ def _style(lang: str) -> dict:
     names = {f.name for f in font_manager.fontManager.ttflist}
     cjk = [n for n in (CJK_FONTS.get(lang), "Noto Sans CJK JP", "WenQuanYi Zen Hei", "Droid Sans Fallback")
            if n and n in names]
-    return {"svg.fonttype": "none", "font.family": ["sans-serif"],
-            "font.sans-serif": ["DejaVu Sans", *cjk[:1]]}
+    # the families by name: matplotlib falls back along font.family for a missing glyph, and
+    # 3.11 no longer does so through the "sans-serif" alias
+    families = ["DejaVu Sans", *cjk[:1]]
+    return {"svg.fonttype": "none", "font.family": families, "font.sans-serif": families}
 
 
 def _svg(fig) -> str:
