@@ -234,18 +234,19 @@ def test_every_kind_of_kernel_starts_with_the_same_ipykernel_options(sandbox, ki
 
 @pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
 @pytest.mark.parametrize("kind", ["cold", "early", "warm"])
-def test_every_kind_of_kernel_starts_without_ipythons_terminal_and_jedi_and_the_notebook_gets_them(sandbox, kind):
+def test_every_kind_of_kernel_starts_without_ipythons_terminal_jedi_and_debugpy_and_the_notebook_gets_them(sandbox, kind):
     """lean.py: what a driven kernel never uses is not imported while ipykernel starts; the
-    notebook's own imports get the real modules (jedi where it is installed)."""
+    notebook's own imports get the real modules (jedi and debugpy where they are installed)."""
     plan = Plan()
     loaded = "__import__('sys').modules"
     plan.add(0, "pre", "start", {"op": "values", "exprs": {
         "terminal": f"'prompt_toolkit' in {loaded} or 'IPython.terminal.interactiveshell' in {loaded}",
-        "jedi": f"'jedi' in {loaded}"}})
-    plan.add(0, "post", "own", {"op": "values", "exprs": {"embed": "real", "jedi": "jedi_ok"}})
+        "jedi": f"'jedi' in {loaded}", "debugpy": f"'debugpy' in {loaded} or '_pydevd_bundle' in {loaded}"}})
+    plan.add(0, "post", "own", {"op": "values", "exprs": {"embed": "real", "jedi": "jedi_ok", "debugpy": "debugpy_ok"}})
     cell = ("import sys, importlib.util\nfrom IPython.terminal.embed import embed\n"
             "real = hasattr(sys.modules['IPython.terminal.embed'], '__file__') and 'prompt_toolkit' in sys.modules\n"
-            "jedi_ok = importlib.util.find_spec('jedi') is None or __import__('jedi').__name__ == 'jedi'")
+            "jedi_ok = importlib.util.find_spec('jedi') is None or __import__('jedi').__name__ == 'jedi'\n"
+            "debugpy_ok = importlib.util.find_spec('debugpy') is None or __import__('debugpy').__name__ == 'debugpy'")
     launcher = make_launcher(sandbox, LIMITS, warm=kind == "warm")
     if kind == "early":
         launcher.prestart()
@@ -253,8 +254,10 @@ def test_every_kind_of_kernel_starts_without_ipythons_terminal_and_jedi_and_the_
         ex = asyncio.run(execute(new_notebook(cells=[new_code_cell(cell)]), plan, LIMITS, 0, launcher))
     finally:
         launcher.close()
-    assert {k: v.get("value") for k, v in ex.captures["start"].items()} == {"terminal": False, "jedi": False}, ex
-    assert {k: v.get("value") for k, v in ex.captures["own"].items()} == {"embed": True, "jedi": True}, ex
+    assert {k: v.get("value") for k, v in ex.captures["start"].items()} == {"terminal": False, "jedi": False,
+                                                                                "debugpy": False}, ex
+    assert {k: v.get("value") for k, v in ex.captures["own"].items()} == {"embed": True, "jedi": True,
+                                                                            "debugpy": True}, ex
 
 
 @pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
@@ -397,3 +400,4 @@ def test_a_kernel_started_early_is_the_notebooks_kernel_and_one_never_used_is_en
         launcher.close()
     assert unused.process.poll() is not None
     assert unused.sockdir is None or not os.path.exists(unused.sockdir)
+

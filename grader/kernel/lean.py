@@ -4,12 +4,17 @@ grader: its source is put before those processes' own start scripts (launch.KERN
 KERNEL_EARLY, forkserver.ZYGOTE_SOURCE).
 
 IPython's ``__init__`` imports its terminal (``IPython.embed``: prompt_toolkit and the terminal
-shell, about 60 ms of CPU) and its completer imports jedi (about 40 ms), in every kernel, and a
-kernel the grader drives never embeds a terminal and is never asked to complete. While ipykernel
+shell, about 60 ms of CPU), its completer imports jedi (about 40 ms) and ipykernel's debugger
+imports debugpy and the pydevd it bundles (about 30 ms), in every kernel; a kernel the grader
+drives never embeds a terminal and is never asked to complete or to debug. While ipykernel
 imports, ``IPython.terminal.embed`` is a stand-in whose ``embed`` imports the real one when
-called, and ``import jedi`` fails as if jedi were not installed (the completer then works
-without it); afterwards both names are gone from ``sys.modules``, so the notebook's own
-``import jedi`` or ``from IPython.terminal.embed import embed`` import the real modules."""
+called, and ``import jedi`` and ``import debugpy`` fail as if they were not installed (the
+completer then works without jedi, and the kernel starts without a debugger, as it does where
+debugpy is missing); afterwards those names are gone from ``sys.modules``, so the notebook's own
+``import jedi``, ``import debugpy`` or ``from IPython.terminal.embed import embed`` import the
+real modules."""
+
+ABSENT = ("jedi", "debugpy")  # read as not installed while ipykernel imports
 
 
 def lean_ipython(begin):
@@ -28,9 +33,11 @@ def lean_ipython(begin):
 
         stand_in.embed, stand_in.lean = embed, True
         sys.modules.setdefault(name, stand_in)
-        sys.modules.setdefault("jedi", None)
+        for absent in ABSENT:
+            sys.modules.setdefault(absent, None)
         return
     if getattr(sys.modules.get(name), "lean", False):
         del sys.modules[name]
-    if "jedi" in sys.modules and sys.modules["jedi"] is None:
-        del sys.modules["jedi"]
+    for absent in ABSENT:
+        if absent in sys.modules and sys.modules[absent] is None:
+            del sys.modules[absent]
