@@ -78,13 +78,15 @@ class GraderPlugin(_PluginBase):
         n = max(1, getattr(getattr(worker, "state", None), "nthreads", 1) or 1)
         from .grade import prepare_judging
 
-        prepare_judging()  # the judge's imports, in this thread, before any task judges
         try:
             for slot in range(n):
                 launcher = make_launcher(self.sandbox, self.limits, slot, self.warm, checked=slot > 0)
                 self._all.append(launcher)
+                launcher.prestart()  # its fork server imports while this process makes the judge's imports
+            prepare_judging()  # in this thread, before any task judges
+            for launcher in self._all:
                 if self.warm:
-                    launcher.zygote  # noqa: B018 -- start the fork server now, not in the first task
+                    launcher.zygote  # noqa: B018 -- ready now, not in the first task
                 self._free.put(launcher)
         except SandboxUnavailable as e:
             self.error = f"the sandbox cannot start on this worker: {e}"

@@ -285,20 +285,6 @@ def import_notes(rubric: Rubric, ex: Execution, lang: str) -> list[str]:
     return notes
 
 
-def find_notebooks(paths: Iterable[str]) -> list[Path]:
-    found: list[Path] = []
-    for p in paths:
-        path = Path(p)
-        if path.is_dir():
-            found += sorted(q for q in path.rglob("*.ipynb")
-                            if ".ipynb_checkpoints" not in q.parts and q.is_file())
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError("no such file or directory", p)
-    return found
-
-
 def file_sha256(path: Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -342,7 +328,7 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
             todo.put(i)
 
     def worker(launcher: Launcher) -> None:
-        launcher.warm_up()  # its fork server starts while the grader imports torch
+        launcher.warm_up()  # its fork server (started by the command: prestart) has made its imports
         while True:
             try:
                 i = todo.get_nowait()

@@ -401,3 +401,29 @@ def test_a_kernel_started_early_is_the_notebooks_kernel_and_one_never_used_is_en
     assert unused.process.poll() is not None
     assert unused.sockdir is None or not os.path.exists(unused.sockdir)
 
+
+@pytest.mark.parametrize("sandbox", [False] + ([True] if SANDBOX else []))
+def test_a_fork_server_started_ahead_is_the_one_kernels_are_forked_from_and_one_never_used_is_ended(sandbox):
+    """``grade`` starts every worker's fork server as soon as the rubric is read (prestart),
+    without waiting for its imports: the first kernel is forked from that process (not from a
+    second one), and a fork server never used is ended by close()."""
+    launcher = make_launcher(sandbox, LIMITS, warm=True)
+    plan = Plan()
+    plan.add(0, "post", "p", {"op": "values", "exprs": {"x": "x"}})
+    try:
+        launcher.prestart()
+        started = launcher._starting
+        assert started is not None and started.proc.poll() is None
+        launcher.prestart()  # once only
+        assert launcher._starting is started
+        ex = asyncio.run(execute(new_notebook(cells=[new_code_cell("x = 6 * 7")]), plan, LIMITS, 0, launcher))
+        assert ex.captures["p"]["x"]["value"] == 42 and not ex.kernel_error, ex
+        assert launcher._zygote is started and launcher._starting is None
+    finally:
+        launcher.close()
+    assert started.proc.poll() is not None
+    unused = make_launcher(sandbox, LIMITS, warm=True)
+    unused.prestart()
+    zygote = unused._starting
+    unused.close()
+    assert zygote.proc.poll() is not None and not os.path.exists(zygote.control)

@@ -4,16 +4,28 @@ requested formats, a table and a summary."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable
 
 from ..errors import InputError
 from ..formats import output
 from . import options
 
 
+def find_notebooks(paths: Iterable[str]) -> list[Path]:
+    found: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            found += sorted(q for q in path.rglob("*.ipynb")
+                            if ".ipynb_checkpoints" not in q.parts and q.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputError("no such file or directory", p)
+    return found
+
+
 def run(args) -> int:
-    from ..grade import _unique_names, expected_values, find_notebooks, grade_many
-    from ..gradebook import Gradebook
-    from ..progress import Progress
     from ..report import table, write_atomic, write_result
 
     rubric = options.rubric(args)
@@ -30,21 +42,28 @@ def run(args) -> int:
     for stale in out.glob(".*.tmp"):  # left by a grader killed while writing; the real file is intact
         stale.unlink(missing_ok=True)
     jobs = min(args.jobs, len(paths))
-    cluster = None
-    if args.cluster:  # every kernel runs on the cluster's workers; this process only writes
-        from ..cluster import Cluster
-
-        cluster, launchers = Cluster(args.cluster, rubric, not args.no_sandbox, not args.cold), []
-    else:
-        launchers = [options.launcher(args, rubric, slot=0, warm=not args.cold)]
-        launchers += [options.launcher(args, rubric, slot=i, warm=not args.cold, checked=True) for i in range(1, jobs)]
-    book = Gradebook(out / "gradebook.sqlite")
-    from .. import overrides as ov
-
-    reviewed = ov.load(out / "overrides.yaml")
-    names = [_unique_names(paths)[p] for p in paths]
-    progress = Progress(len(paths))
+    cluster, launchers, book = None, [], None
     try:
+        if args.cluster:  # every kernel runs on the cluster's workers; this process only writes
+            from ..cluster import Cluster
+
+            cluster = Cluster(args.cluster, rubric, not args.no_sandbox, not args.cold)
+        else:
+            launchers.append(options.launcher(args, rubric, slot=0, warm=not args.cold))
+            launchers += [options.launcher(args, rubric, slot=i, warm=not args.cold, checked=True)
+                          for i in range(1, jobs)]
+            for launcher in launchers:  # each worker's fork server (or first kernel) starts its imports
+                launcher.prestart()     # now, while the grader makes its own below
+        from ..grade import _unique_names, expected_values, grade_many
+        from ..gradebook import Gradebook
+        from ..progress import Progress
+
+        book = Gradebook(out / "gradebook.sqlite")
+        from .. import overrides as ov
+
+        reviewed = ov.load(out / "overrides.yaml")
+        names = [_unique_names(paths)[p] for p in paths]
+        progress = Progress(len(paths))
         expected = cluster.expected(rubric) if cluster else expected_values(rubric, launchers[0])
 
         def previous(name: str):
@@ -71,7 +90,8 @@ def run(args) -> int:
                      book.csv(rubric, names, lambda r: ov.apply(r, reviewed, lang, rubric.messages)))
         output.write_all(args.formats, results, rubric, lang)
     finally:
-        book.close()
+        if book is not None:
+            book.close()
         for launcher in launchers:
             launcher.close()
         if cluster:

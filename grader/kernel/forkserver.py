@@ -85,12 +85,18 @@ class Zygote:
             shutil.rmtree(self.spool, ignore_errors=True)
             raise ZygoteError(f"the fork server did not start: {e}") from None
         self.stderr.close_writer()
-        line = self.proc.stdout.readline()  # "ready" once the imports are done
-        if line.strip() != b"ready":
-            self.close()  # read what it said once it is gone, not before
-            why = cause(self.stderr.text(settle=2.0)) or f"it exited with code {self.proc.returncode}"
-            raise ZygoteError(f"the fork server did not start: {why}")
-        self.host_pids = set(_pids_of(self.uid)) if self.uid is not None else set()
+        self.host_pids: set[int] | None = None  # once it is ready (``wait_ready``)
+
+    def wait_ready(self) -> "Zygote":
+        """Wait until the fork server has made its imports (once); itself, ready to fork."""
+        if self.host_pids is None:
+            line = self.proc.stdout.readline()  # "ready" once the imports are done
+            if line.strip() != b"ready":
+                self.close()  # read what it said once it is gone, not before
+                why = cause(self.stderr.text(settle=2.0)) or f"it exited with code {self.proc.returncode}"
+                raise ZygoteError(f"the fork server did not start: {why}")
+            self.host_pids = set(_pids_of(self.uid)) if self.uid is not None else set()
+        return self
 
     def request(self, obj: dict) -> dict:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -201,20 +207,24 @@ class WarmLauncher(Launcher):
     @property
     def preloaded_sources(self) -> frozenset:
         """The kinds' kernel code the zygote defined too (what was registered when it started)."""
-        return self._zygote.preloaded_sources if self._zygote is not None else frozenset()
+        zygote = self._zygote or self._starting
+        return zygote.preloaded_sources if zygote is not None else frozenset()
 
     def __post_init__(self):
         super().__post_init__()
         self._zygote: Zygote | None = None
         self._dirs: dict[int, str] = {}
         self._next = None  # a managers.ForkKernelManager whose kernel is forked ahead
+        self._starting: Zygote | None = None  # started by prestart, not yet known to be ready
 
     @property
     def zygote(self) -> Zygote:
         if self._zygote is None or not self._zygote.alive():
             if self._zygote is not None:
                 self._zygote.close()
-            self._zygote = Zygote(self.limits, self.sandbox)
+            started, self._starting = self._starting, None
+            self._zygote = None  # (a fork server that did not start is not kept)
+            self._zygote = (started or Zygote(self.limits, self.sandbox)).wait_ready()
         return self._zygote
 
     def kernel_manager(self):
@@ -226,7 +236,15 @@ class WarmLauncher(Launcher):
         return self._new_manager()
 
     def prestart(self) -> None:
-        """Nothing to start ahead: kernels are forked from the zygote (``warm_up`` starts it)."""
+        """Start the fork server's process now, without waiting for its imports: ``grade`` calls
+        this for every worker as soon as the rubric is read, so the imports run while the
+        grader reads the class and makes its own (``warm_up`` and the first kernel wait for
+        them). When it cannot be started, ``warm_up`` tries again and says why."""
+        if self._zygote is None and self._starting is None:
+            try:
+                self._starting = Zygote(self.limits, self.sandbox)
+            except ZygoteError:
+                pass
 
     def warm_up(self) -> None:
         try:
@@ -287,9 +305,10 @@ class WarmLauncher(Launcher):
         if km is not None and km.prespawned and self._zygote is not None:
             _ForkedProcess(self._zygote, km.prespawned).kill()
             self.release(km, prepare=False)
-        if self._zygote is not None:
-            self._zygote.close()
-            self._zygote = None
+        for zygote in (self._zygote, self._starting):
+            if zygote is not None:
+                zygote.close()
+        self._zygote = self._starting = None
         super().close()
 
     def describe(self) -> str:
