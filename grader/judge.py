@@ -63,7 +63,8 @@ def _judge_one(rubric, plan, q, c, ex, expected, lang) -> CheckResult:
         return result("manual" if REGISTRY[c.kind].review else FAIL, 0.0, why)
     indices = located.found[c.cell]
     runs = {r.index: r for r in ex.cells}
-    region = dataclasses.replace(plan.region(c.cell), runs=[runs[i] for i in indices if i in runs])
+    region = dataclasses.replace(plan.region(c.cell), runs=[runs[i] for i in indices if i in runs],
+                                 fallback=c.cell in located.fallback)
     kind = REGISTRY[c.kind]
     if kind.uses_events:  # what was recorded before a cell was lost still counts
         try:

@@ -242,20 +242,21 @@ def test_review_and_overrides(tmp_path, expected):
     args = ("grade", "submissions/seed_answers.ipynb", "submissions/typical_mistakes.ipynb", "--out", str(out), "--lang", "en")
     assert run_cli(*args).returncode == 0
     listing = run_cli("review", str(out))
-    assert listing.returncode == 0 and "2 awaiting review" in listing.stdout
+    assert listing.returncode == 0 and "3 awaiting review" in listing.stdout
     assert "seed_answers  ex1-second-derivative-cost/key-ideas  10/10" in listing.stdout
+    assert "seed_answers  ex2-backward-twice/shows-runtime-error  6/6" in listing.stdout  # the error pasted, explained
     (out / "overrides.yaml").write_text("- submission: seed_answers\n  check: ex1-second-derivative-cost/key-ideas\n"
                                         "  score: 8\n  comment: no word on memory\n", encoding="utf-8")
     again = run_cli(*args, "--feedback")
     assert again.returncode == 0 and "(2 unchanged, kept)" in again.stdout
     row = [ln for ln in (out / "grades.csv").read_text().splitlines() if ln.startswith("seed_answers,")][0]
     seed = json.loads((out / "seed_answers.json").read_text())
-    assert row.endswith(",8,4,0,15,15,82,100,graded,yes"), (row, [
+    assert row.endswith(",8,10,0,15,15,88,100,graded,yes"), (row, [
         (q["id"], c["name"], c["status"], c["message"]) for q in seed["questions"] for c in q["checks"]
         if c["score"] < c["max_score"] and c["status"] != "manual"])
     assert "reviewed by the instructor: 8/10 — no word on memory" in (out / "seed_answers.feedback.md").read_text()
-    assert json.loads((out / "seed_answers.json").read_text())["score"] == 82
-    assert "1 awaiting review (1 already in overrides.yaml)" in run_cli("review", str(out)).stdout
+    assert json.loads((out / "seed_answers.json").read_text())["score"] == 88
+    assert "2 awaiting review (1 already in overrides.yaml)" in run_cli("review", str(out)).stdout
     (out / "overrides.yaml").write_text("- submission: x\n  score: -1\n", encoding="utf-8")
     bad = run_cli(*args)
     assert bad.returncode == 2 and "overrides.yaml" in bad.stderr and bad.stderr.count("\n") == 1
@@ -280,7 +281,7 @@ def test_class_report_renders_in_chromium(graded_samples, tmp_path):
     assert checks_table.count("<tr>") == 21  # the header and one row per check
     broken = dom.split('id="broken"')[1].split("</ul>")[0]
     assert "not_a_notebook" in broken and "infinite_loop" in broken and "kills_kernel" in broken
-    assert dom.split('id="manual"')[1].split("</ul>")[0].count("<li>") == 8
+    assert dom.split('id="manual"')[1].split("</ul>")[0].count("<li>") == 9
     shot = tmp_path / "report.png"
     subprocess.run(["chromium", *flags, "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
                    capture_output=True, timeout=120)

@@ -50,12 +50,14 @@ class AnyOf(CheckKind):
         params["of"] = subs
 
     def judge(self, ctx: Context) -> Verdict:
-        reasons = []
+        reasons, pending = [], None
         for sub in ctx.p("of"):
             spec = dataclasses.replace(ctx.spec, kind=sub["kind"], params=sub["params"])
             v = REGISTRY[sub["kind"]].judge(dataclasses.replace(ctx, spec=spec))
             if v.status == "pass":
                 return v
+            if v.status == "manual" and v.fraction > 0 and (pending is None or v.fraction > pending.fraction):
+                pending = v  # credited pending review (an error reported in writing), unless one passes
             if v.reason is not None:
                 reasons.append(v.reason)
-        return failed(Reason("any_of.none", reasons=reasons))
+        return pending or failed(Reason("any_of.none", reasons=reasons))

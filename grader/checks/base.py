@@ -59,6 +59,7 @@ class Region:
     runs: list[CellRun] = field(default_factory=list)
     prose: list[str] = field(default_factory=list)  # markdown, comments and strings (this anchor's part of shared cells)
     indices: list[int] = field(default_factory=list)  # notebook indices of the cells
+    fallback: bool = False  # found by no marker of its own: the cells after the section nobody claimed
 
 
 @dataclass

@@ -23,11 +23,12 @@ def record(cells: list[str]):
     return ex
 
 
-def judge(ex, kind: str, cells, lang="en", visibility="public", **params):
-    """Judge ``kind`` with the given params on the events of ``cells`` (indices, or one index)."""
+def judge(ex, kind: str, cells, lang="en", visibility="public", markdown=(), **params):
+    """Judge ``kind`` with the given params on the events of ``cells`` (indices, or one index),
+    with ``markdown`` as the anchor's markdown."""
     indices = [cells] if isinstance(cells, int) else list(cells)
     s = spec(kind, visibility, **params)
     runs = [r for r in ex.cells if r.index in indices]
-    region = Region(code=[ex.sources[i] for i in indices], runs=runs, indices=indices)
+    region = Region(code=[ex.sources[i] for i in indices], markdown=list(markdown), runs=runs, indices=indices)
     return REGISTRY[kind].judge(Context(spec=s, lang=lang, region=region, got={}, expected=None,
                                         all_events=ex.events))

@@ -23,7 +23,11 @@ CELLS = [
     "undefined_name",
     # 5: nothing
     "z = 2",
+    # 6: the failing line commented out, its error kept beside it
+    "# y.backward()\n# RuntimeError: Trying to backward through the graph a second time (or directly access ...)",
 ]
+REPORTED = dict(reported=["backward through the graph a second time", "(计算图|計算圖).{0,10}(释放|釋放)"])
+PASTED = "Running it again gives:\n\n```\nRuntimeError: Trying to backward through the graph\na second time\n```"
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +63,29 @@ def test_wrong_error_or_none(ex):
 def test_params_validated():
     assert invalid("exception", raises="RuntimeError", match="(")
     assert not invalid("exception", raises="RuntimeError", match="x")
+
+
+def test_an_error_reported_in_the_answers_markdown_counts_pending_review(ex):
+    """The exercise asks what happens: a written report (the message pasted from a run, wrapped
+    and fenced, or what it means) earns the points, marked for the instructor's review."""
+    for markdown in (PASTED, "第二次會出錯，因為計算圖已經被釋放了。"):
+        v = judge(ex, "exception", 5, markdown=[markdown], **SECOND, **REPORTED)
+        assert v.status == "manual" and v.fraction == 1.0 and "your answer reports it" in v.message, v.message
+    assert judge(ex, "exception", 0, markdown=[PASTED], **SECOND, **REPORTED).status == "pass"  # raised: no review
+    assert judge(ex, "exception", 5, markdown=[PASTED], **SECOND).status == "fail"  # a rubric that does not ask
+    v = judge(ex, "exception", 5, markdown=["Run it again and see what happens."], **SECOND, **REPORTED)
+    assert v.status == "fail", v.message  # the question restated reports nothing
+
+
+@pytest.mark.parametrize("cell", [2, 6])
+def test_an_error_only_in_a_comment_or_printed_by_hand_earns_the_share_for_code(ex, cell):
+    v = judge(ex, "exception", cell, **SECOND, **REPORTED, reported_in_code=0.5)
+    assert v.status == "manual" and v.fraction == 0.5 and "only in a comment, a string or printed text" in v.message
+    v = judge(ex, "exception", cell, **SECOND, **REPORTED)  # no share for code: as before
+    assert v.status == "fail"
+
+
+def test_reported_params_validated():
+    assert invalid("exception", raises="RuntimeError", reported=["("])
+    assert invalid("exception", raises="RuntimeError", reported_in_code=1.5)
+    assert not invalid("exception", raises="RuntimeError", reported=["freed"], reported_in_code=0.5)
