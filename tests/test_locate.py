@@ -222,6 +222,21 @@ def test_no_markers_at_all_fall_back_to_the_cells_after_the_section(rubric):
         assert "after the section" in en(s.fallback[f"ex{n}"])
 
 
+@pytest.mark.parametrize("name", ["ctrl", "func"])
+def test_the_sections_f_under_another_name_ends_the_section_so_no_exercise_falls_back_onto_it(rubric, name):
+    """Without markers, the exercises fall back to the cells after the section; the section's
+    f renamed (a loop on the norm, a branch on the sum) and its call d = f(a) still end the
+    section, so exercise 4 is not answered by the book's own function. A plot label 'f(x)'
+    further on is not the call."""
+    f = (f"def {name}(a):\n    b = a * 2\n    while b.norm() < 10:\n        b = 2 * b\n"
+         "    return b if b.sum() > 0 else 100 * b")
+    cells = SECTION[:4] + [code(f), code(f"inp = torch.randn((), requires_grad=True)\nout = {name}(inp)\nout.backward()"),
+                           code(ANSWERS[4]), code(ANSWERS[5] + ", label='f(x)')")]
+    s = seg(rubric, *cells)
+    assert s.found["cell10"] == [4] and s.found["cell11"] == [5]
+    assert s.found["ex4"] == [6, 7] and "ex4" in s.fallback
+
+
 def test_marker_cells_are_not_in_the_fallback(rubric):
     """An exercise without a marker gets the unmarked cells, never another exercise's own."""
     cells = list(SECTION) + [md("## Exercises"), md("#### 1."), md("It keeps the graph of the first derivative."),

@@ -66,7 +66,7 @@ def _line_of(text: str, needle: str) -> int:
     ("visibility: hidden", "visibility: secret", "visibility", "is not one of public, hidden"),
     ("match: 'backward through the graph a second time'", "match: '(unclosed'",
      "checks[shows-runtime-error].match", "bad regular expression"),
-    ("  cell10: {patterns: ['def\\s+f\\s*\\('], free_choice: true}", "  cell10: {patterns: ['def\\s+f\\s*\\('], free_choice: true, after: cell0}",
+    ("free_choice: true}", "free_choice: true, after: cell0}",
      "cells.cell10.after", "unknown cell anchor 'cell0'"),
     ("    points: 15\n    checks:\n      - name: plots", "    points: 16\n    checks:\n      - name: plots",
      "questions[ex5-sin-derivative-plot].points", "checks add up to 15"),
