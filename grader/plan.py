@@ -91,8 +91,11 @@ def build_plan(rubric: Rubric, cells: list[Cell], located: Segmentation, public_
         if not indices:
             continue
         roles = plan.roles.setdefault(check_key(q, c), {})
+        # around the anchor's code: a markdown cell of it far before (the book's question list,
+        # shared by every exercise) must not stretch "before" over other answers' code
+        code = [i for i in indices if cells[i].kind == "code"] or indices
         for role, (when, request) in REGISTRY[c.kind].requests(c, plan.region(c.cell)).items():
             pid = probe_id(q, c, role)
-            plan.add(indices[0] if when == "pre" else indices[-1], when, pid, request)
+            plan.add(code[0] if when == "pre" else code[-1], when, pid, request)
             roles[role] = pid
     return plan

@@ -286,3 +286,23 @@ def test_scopes_section_and_notebook(rubric):
     assert found["section"] == [0] and found["everything"] == [0, 1, 2, 3, 4]
     found, _ = locate({**PATTERNS, **rubric.anchors}, nb(code("x = 1"), code("y = 2")), rubric.editions)
     assert found["section"] == [0, 1]  # no exercise found: the whole notebook
+
+
+def test_probes_go_around_an_anchors_code_not_a_question_list_far_before_it(rubric):
+    """The book's question list is part of every exercise's anchor (its slice of the list); a
+    probe "before" exercise 4 still goes before exercise 4's code, not before the list: a trace
+    window opened there would also watch exercises 1-3's code (and their functions' calls)."""
+    from grader.plan import build_plan
+
+    cells = nb(*SECTION, md("## Exercises\n\n1. Why is the second derivative more expensive?\n"
+                            "2. Run backward again immediately. What happens?\n"
+                            "3. What happens if a is a vector?\n"
+                            "4. Redesign an example of finding the gradient of the control flow. Run and analyze the result.\n"
+                            "5. Let f(x) = sin(x). Plot f(x) and df(x)/dx without using f'(x) = cos(x)."),
+               *[c for n in range(1, 6) for c in (md(f"Q{n}:"), code(ANSWERS[n]))])
+    s = segment(rubric.anchors, cells, rubric.editions)
+    assert s.found["ex4"] == [S, S + 7, S + 8], s.found["ex4"]
+    plan = build_plan(rubric, cells, s, public_only=False)
+    starts = [i for i, batch in plan.pre.items() for r in batch.values()
+              if r.get("op") == "trace_start" and r.get("key", "").startswith("ex4")]
+    assert starts == [S + 8]
