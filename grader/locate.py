@@ -308,6 +308,13 @@ def _hits(phrases: dict[str, tuple[str, ...]], text: str) -> int:
     return max((sum(1 for p in ps if re.search(p, text, re.IGNORECASE)) for ps in phrases.values()), default=0)
 
 
+def _after_marker(text: str) -> str:
+    """The text after a marker's own words and number ("Q1: ", "### 練習 2", "3."), to read
+    whether it asks a question."""
+    m = _WORD_MARK.match(text) or _NUM_MARK.match(text)
+    return text[m.end():].lstrip(" \t:：.．、)）*_") if m else text
+
+
 def _about(m: _Marker, anchors: dict[str, Anchor], others: dict[int, dict[str, tuple[str, ...]]]) -> tuple[str | int | None, int]:
     """The exercise (anchor id, or the number of an exercise no anchor grades) a marker's
     question text restates, and how many phrases say so; (None, 0) when it is unclear."""
@@ -409,6 +416,8 @@ def _segment_exercises(anchors: dict[str, Anchor], cells: list[Cell], editions: 
             if isinstance(what, str):
                 could_be = {anchors[what].number_in(e.id) for e in editions} | {anchors[what].exercise}
             need = PHRASE_WITH_NUMBER if m.number in could_be else PHRASE_ALONE
+            if m.number not in could_be and not _ASKS.search(_after_marker(m.question)):
+                what = None  # an answer after its number ("Q1: 算二阶导数时…"): its words do not renumber it
         if m.tier not in (1, 2) and not _ASKS.search(m.question):
             what = None  # an answer that shares the question's words is still an answer
         if what is not None and hits >= need:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-AGREEMENT_MIN = 0.99   # measured 0.997 (1558 of 1563) once errors reported in writing count; the target was 0.98
+AGREEMENT_MIN = 0.99   # measured 0.997 (1559 of 1563) once errors reported in writing count; the target was 0.98
 # ... and on the verdicts that are not "full" alone (positive, notfull, zero: about 90 of them), so
 # that agreeing more on correct work never comes from giving full marks to wrong work. Main measured
 # 0.711 (64 of 90) at first, 0.789 (71 of 90) at 07873c2; keep this at or above 0.60.

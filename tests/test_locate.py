@@ -306,3 +306,16 @@ def test_probes_go_around_an_anchors_code_not_a_question_list_far_before_it(rubr
     starts = [i for i, batch in plan.pre.items() for r in batch.values()
               if r.get("op") == "trace_start" and r.get("key", "").startswith("ex4")]
     assert starts == [S + 8]
+
+
+def test_an_answer_after_its_number_is_not_renumbered_by_its_words(rubric):
+    """"Q1: <the answer>": the answer's words may match another exercise's key phrases (here
+    d2l-en 1.0's forward/backward evaluation, an exercise no question grades); they confirm a
+    number, but only a restated question may override it."""
+    answer = ("Q1: 算一阶导数只需要一次前向和一次反向。算二阶导数时，得先在保留计算图的情况下算出一阶导数"
+              "（梯度本身成了图上的节点），再对这个梯度做第二次反向传播，中间变量都得保存，所以时间和内存都更多。")
+    cells = list(SECTION) + [md(answer), md("Q2: 执行完一次反向传播之后，马上再执行一次，观察会出现什么情况。"),
+                             code(ANSWERS[2])]
+    s = seg(rubric, *cells)
+    assert s.found["ex1"] == [S] and "ex1" not in s.fallback, (s.found, s.fallback)
+    assert s.found["ex2"] == [S + 1, S + 2]
