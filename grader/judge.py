@@ -111,7 +111,7 @@ def _judge_one(rubric, plan, q, c, ex, expected, lang) -> CheckResult:
     if v.status == FAIL:
         errs = [r for r in region.runs if r.status == "error"]
         if errs and not _mentions(reason, errs[0].ename) and c.kind != "exception" \
-                and rubric.anchors[c.cell].scope is None and c.cell not in located.fallback:
+                and rubric.anchors[c.cell].scope is None and not region.fallback:
             r = errs[0]
             reason = Reason("judge.cell_raised", message=reason, cell=r.index + 1, ename=r.ename, evalue=r.evalue[:160])
     return result(v.status, max(0.0, min(1.0, v.fraction)), reason)

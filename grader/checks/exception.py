@@ -63,15 +63,16 @@ class ExpectedException(CheckKind):
                 return passed()
         # a written report counts only in the exercise's own answer, never in cells found for it by
         # no marker (the fallback: every unclaimed cell after the section, other answers' prose too)
-        patterns = ctx.p("reported") if not ctx.region.fallback else []
-        report = _reported(ctx.region.markdown, patterns)
-        if report:
-            return Verdict("manual", 1.0, Reason("exception.reported", want=want, quote=report))
+        patterns = [] if ctx.region.fallback else ctx.p("reported")
         printed = "\n".join(r.stream for r in ctx.region.runs)
-        share = ctx.p("reported_in_code")
-        report = _reported([prose(c, "code") for c in ctx.region.code] + [printed], patterns) if share else ""
-        if report:
-            return Verdict("manual", share, Reason("exception.reported_in_code", want=want, quote=report))
+        if patterns:
+            report = _reported(ctx.region.markdown, patterns)
+            if report:
+                return Verdict("manual", 1.0, Reason("exception.reported", want=want, quote=report))
+            share = ctx.p("reported_in_code")
+            report = _reported([prose(c, "code") for c in ctx.region.code] + [printed], patterns) if share else ""
+            if report:
+                return Verdict("manual", share, Reason("exception.reported_in_code", want=want, quote=report))
         if pattern and re.search(pattern, printed):
             return failed(Reason("exception.printed_only", want=want))
         if raised:
