@@ -77,12 +77,13 @@ class WrittenAnswer(CheckKind):
 
     def judge(self, ctx: Context) -> Verdict:
         texts = ctx.region.prose or (list(ctx.region.markdown) + [prose(c, "code") for c in ctx.region.code])
-        text = "\n".join(texts)
-        if ctx.p("drop_questions"):  # the question restated is no answer
-            text = "\n".join(x for x in _sentences(text) if not re.search(r"[?？]\s*$", x))
+        sentences = _sentences("\n\n".join(texts))  # a cell ends its last sentence
+        # the question restated is no answer, but it says what the sentence after it is about
+        asked = [ctx.p("drop_questions") and bool(re.search(r"[?？]\s*$", x)) for x in sentences]
         for pattern in ctx.p("ignore"):
-            text = re.sub(pattern, "", text, flags=re.IGNORECASE)
-        text = re.sub(PLACEHOLDER, "", text)
+            sentences = [re.sub(pattern, "", x, flags=re.IGNORECASE) for x in sentences]
+        sentences = [re.sub(PLACEHOLDER, "", x) for x in sentences]
+        text = "\n".join(x for x, q in zip(sentences, asked) if not q)
         ideas = ctx.p("ideas")
         total = sum(i["points"] for i in ideas)
         bare = re.sub(r"\s|#|\*|練習\s*\d|练习\s*\d|Exercise\s*\d|<!--.*?-->", "", text)
@@ -90,7 +91,7 @@ class WrittenAnswer(CheckKind):
             return Verdict("manual", 0.0, Reason("written.none"))
         if len(bare) < ctx.p("min_chars"):
             return Verdict("manual", 0.0, Reason("written.short", count=len(bare)))
-        relevant = _on_topic(text, ctx.p("about"), ctx.p("about_window"))
+        relevant = _on_topic(sentences, asked, ctx.p("about"), ctx.p("about_window"))
         found, missing = [], []
         for idea in ideas:
             hit = any(re.search(p, relevant, re.IGNORECASE) for p in idea["patterns"])
@@ -112,11 +113,11 @@ def _name(idea: dict) -> Text:
     return Text(idea["zh-TW"], idea["en"], idea.get("zh-CN"))
 
 
-def _on_topic(text: str, about: list[str], window: int) -> str:
-    """The sentences within ``window`` of a sentence about the topic (all of them without ``about``)."""
-    if not about:
-        return text
-    sentences = _sentences(text)
-    hot = [i for i, s in enumerate(sentences) if any(re.search(p, s, re.IGNORECASE) for p in about)]
-    keep = sorted({j for i in hot for j in range(i - window, i + window + 1) if 0 <= j < len(sentences)})
-    return "\n".join(sentences[j] for j in keep)
+def _on_topic(sentences: list[str], asked: list[bool], about: list[str], window: int) -> str:
+    """The answer's sentences within ``window`` of a sentence about the topic (all of them without
+    ``about``). A question restated counts as such a sentence, though it is no answer itself."""
+    keep = range(len(sentences))
+    if about:
+        hot = [i for i, s in enumerate(sentences) if any(re.search(p, s, re.IGNORECASE) for p in about)]
+        keep = sorted({j for i in hot for j in range(i - window, i + window + 1) if 0 <= j < len(sentences)})
+    return "\n".join(sentences[j] for j in keep if not asked[j])

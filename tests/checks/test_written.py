@@ -103,3 +103,46 @@ def test_ex1_the_question_restated_alone_is_no_answer():
               "than the first derivative?", "1. 为什么计算二阶导数比一阶导数的开销要更大？"]:
         v = ex1(markdown=[q])
         assert v.status == "manual" and v.fraction == 0, (q, v.message)
+
+
+def test_a_restated_question_says_what_the_answer_after_it_is_about():
+    """A short answer need not repeat the topic: the question right before it names it. The
+    question itself still earns nothing, and an answer far from it nothing either."""
+    about = ["second"]
+    q = "Why is a second derivative costly?"
+    assert judge("written", markdown=[q + " It keeps the graph."], ideas=IDEAS, about=about).fraction == 2 / 3
+    assert judge("written", markdown=[q, "It keeps the graph."], ideas=IDEAS, about=about).fraction == 2 / 3
+    assert judge("written", markdown=["Why is the graph kept? It is."], ideas=IDEAS, about=about).fraction == 0
+    v = ex1(markdown=["1. 二階導數為何比一階導數更花計算資源？", "答：因為要保存更多中間變數，所以需要更多記憶體。"])
+    assert v.status == "manual" and v.fraction == 0.3, v.message
+
+
+def test_a_cell_ends_its_sentence():
+    """A lead-in without a full stop ("Run it again:") does not join the next cell's text: the
+    next exercise's answer is not read as this one's."""
+    about = ["second"]
+    cells = ["A second derivative costs more work.", "Now run backward again:", "Error: the graph was freed, memory is released."]
+    assert judge("written", markdown=cells, ideas=IDEAS, about=about).fraction == 0
+
+
+def test_ex1_the_sections_own_sentence_on_memory_after_the_question_is_no_answer():
+    for answer in ["我们不会在每次对一个参数求导时都分配新的内存。因为同一个参数经常要更新成千上万次，每次都分配新内存会很快把内存耗尽。",
+                   "We will not allocate new memory every time we take a derivative with respect to a parameter, because we "
+                   "will often update the same parameters thousands or millions of times and could quickly run out of memory."]:
+        v = ex1(markdown=["1. 为什么二阶导数的计算开销比一阶导数大得多？", answer])
+        assert v.status == "manual" and v.fraction == 0, (answer, v.message)
+
+
+def test_ex1_storing_in_general_is_not_the_memory_idea():
+    """'store' earns the memory idea only with what is stored (intermediate values, the graph) or
+    more of it: a wrong reason that happens to say 'store' gets nothing."""
+    v = ex1(markdown=["The second derivative is more expensive because its values grow bigger and need more precision, "
+                      "and it is harder for the computer to store such numbers."])
+    assert v.fraction == 0, v.message
+    v = ex1(markdown=["A second derivative must store the intermediate values of the first backward pass."])
+    assert v.fraction >= 0.3, v.message
+
+
+def test_ex1_twice_the_computation_is_more_computation():
+    v = ex1(markdown=["(1) 二阶导数：因为要求两次导，计算量大概是一阶的两倍，所以更慢。"])
+    assert v.fraction == 0.3, v.message
