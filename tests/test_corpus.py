@@ -24,6 +24,9 @@ WRONG_AGREEMENT_MIN = 0.95   # measured 0.989 on wrong work (0.967 before errors
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "corpus"
+# written by hand, independently of the grader (tests/corpus_hand/README.md), with stored outputs
+HAND = ROOT / "tests" / "corpus_hand"
+HAND_AGREEMENT_MIN = 0.98   # measured 1.000 (393 of 393) when it was added
 
 
 def _tool():
@@ -72,5 +75,28 @@ def test_corpus_agreement(tmp_path):
                       + ", ".join(f"{k} ({'/'.join(v)})" for k, v in sorted(s["skipped"].items())))
     assert s["graded"] >= 90
     assert s["rate"] >= AGREEMENT_MIN, f"agreement {s['rate']:.3f} < {AGREEMENT_MIN}\n{text}"
+    assert s["rate_wrong"] >= WRONG_AGREEMENT_MIN, \
+        f"agreement on wrong work {s['rate_wrong']:.3f} < {WRONG_AGREEMENT_MIN}\n{text}"
+
+
+def test_hand_corpus_is_well_formed():
+    tool = _tool()
+    verdicts = json.loads((HAND / "VERDICTS.json").read_text(encoding="utf-8"))
+    assert {p.stem for p in (HAND / "nb").glob("*.ipynb")} == set(verdicts) and len(verdicts) >= 40
+    for stem, e in verdicts.items():
+        assert set(e["verdicts"]) == set(tool.QIDS) and set(e["verdicts"].values()) <= set(tool.VERDICTS), stem
+        assert (e["verdicts"]["ex4-own-control-flow"] == "-") == (e["edition"] == "d2l-en 1.0"), stem
+
+
+@pytest.mark.slow
+def test_hand_corpus_agreement(tmp_path):
+    tool = _tool()
+    s = tool.measure(HAND, tmp_path / "out")
+    proc = s.pop("grader")
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    text = tool.report(s, HAND)
+    print(text)
+    assert s["graded"] == 40 and not s["skipped"]
+    assert s["rate"] >= HAND_AGREEMENT_MIN, f"agreement {s['rate']:.3f} < {HAND_AGREEMENT_MIN}\n{text}"
     assert s["rate_wrong"] >= WRONG_AGREEMENT_MIN, \
         f"agreement on wrong work {s['rate_wrong']:.3f} < {WRONG_AGREEMENT_MIN}\n{text}"
