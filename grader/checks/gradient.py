@@ -36,6 +36,8 @@ class Gradient(CheckKind):
     params = {
         "where": Param(str, default="True",
                        doc="which computation: an expression of leaf, out, gradient_arg, e.g. allclose(leaf, arange(4))"),
+        "where_text": Param(dict, doc="that computation in words, {zh-TW, en[, zh-CN]}: what the feedback says "
+                                      "when no call reached it (instead of the expression)"),
         "expect": Param(str, required=True,
                         doc="what its gradient must satisfy: an expression of leaf, out, gradient_arg, grad, before, contrib"),
         "after": Param(str, doc="only calls after one (in execution order) whose input and gradient satisfy "
@@ -60,6 +62,10 @@ class Gradient(CheckKind):
                 expr.parse(params[key], names)
             except expr.ExprError as e:
                 fail(key, str(e))
+        words = params.get("where_text")
+        if words is not None and not (isinstance(words.get("zh-TW"), str) and isinstance(words.get("en"), str)
+                                      and set(words) <= {"zh-TW", "zh-CN", "en"}):
+            fail("where_text", "give the words as {zh-TW: ..., en: ...} (zh-CN optional)")
 
     def judge(self, ctx: Context) -> Verdict:
         where = _tolerant(ctx.p("where"), ctx.p("rtol"), ctx.p("atol"))
@@ -112,7 +118,12 @@ class Gradient(CheckKind):
                 return failed(Reason("gradient.hand_only"))
             return failed(Reason("gradient.no_call"))
         if ctx.reveal:
-            msg = Reason("gradient.not_reached", count=len(calls), where=ctx.p("where"))
+            words = ctx.p("where_text")
+            if words:
+                msg = Reason("gradient.not_reached_words", count=len(calls),
+                             where=Text(words["zh-TW"], words["en"], words.get("zh-CN")))
+            else:
+                msg = Reason("gradient.not_reached", count=len(calls), where=ctx.p("where"))
         else:
             msg = Reason("gradient.not_reached_hidden", count=len(calls))
         if raised:

@@ -135,7 +135,20 @@ def test_hidden_checks_reveal_no_values(ex):
     assert "梯度" in v.text("zh-TW")
 
 
+def test_a_computation_never_reached_is_said_in_the_rubrics_words(ex):
+    """Without where_text the feedback shows the expression; with it, the instructor's words."""
+    where = "numel(leaf) == 1 and numel(out) == 1"
+    v = judge(ex, "gradient", 0, where=where, expect="True")
+    assert v.status == "fail" and where in v.message
+    words = {"zh-TW": "純量 a 的 d = f(a)", "en": "d = f(a) for a scalar a"}
+    v = judge(ex, "gradient", 0, where=where, expect="True", where_text=words)
+    assert v.status == "fail" and where not in v.message and "asked for: d = f(a) for a scalar a" in v.message
+    assert "純量 a 的 d = f(a)" in v.text("zh-TW") and "标量 a 的 d = f(a)" in v.text("zh-CN")
+
+
 def test_params_validated():
+    assert invalid("gradient", expect="True", where_text={"en": "no zh-TW"})
+    assert invalid("gradient", expect="True", where_text={"zh-TW": "x", "en": "x", "fr": "x"})
     assert invalid("gradient", expect="allclose(x.grad, 4)")  # names are leaf, grad, ...
     assert invalid("gradient", expect="True", where="grad")  # where cannot see the gradient
     assert invalid("gradient", expect="True", api="forward")
