@@ -87,7 +87,8 @@ class Figure(CheckKind):
                 matched_somewhere.update(matched)
                 missing = [e for e in wanted if e not in matched]
                 if missing:
-                    labels = [repr(a["label"]) for a, _, _ in drawn[:6]]
+                    labels = [repr(a["label"]) if a["label"] and not str(a["label"]).startswith("_")
+                              else Reason("figure.unlabelled", i=k + 1) for k, (a, _, _) in enumerate(drawn[:6])]
                     msg = Reason("figure.missing_curves", count=len(drawn), labels=labels, curves=missing)
                 else:
                     msg = Reason("figure.not_together", curves=wanted)

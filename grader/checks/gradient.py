@@ -38,6 +38,8 @@ class Gradient(CheckKind):
                        doc="which computation: an expression of leaf, out, gradient_arg, e.g. allclose(leaf, arange(4))"),
         "where_text": Param(dict, doc="that computation in words, {zh-TW, en[, zh-CN]}: what the feedback says "
                                       "when no call reached it (instead of the expression)"),
+        "expect_text": Param(dict, doc="what its gradient must be, in words, {zh-TW, en[, zh-CN]}: what the "
+                                       "feedback says when it is not (instead of the expression)"),
         "expect": Param(str, required=True,
                         doc="what its gradient must satisfy: an expression of leaf, out, gradient_arg, grad, before, contrib"),
         "after": Param(str, doc="only calls after one (in execution order) whose input and gradient satisfy "
@@ -62,10 +64,11 @@ class Gradient(CheckKind):
                 expr.parse(params[key], names)
             except expr.ExprError as e:
                 fail(key, str(e))
-        words = params.get("where_text")
-        if words is not None and not (isinstance(words.get("zh-TW"), str) and isinstance(words.get("en"), str)
-                                      and set(words) <= {"zh-TW", "zh-CN", "en"}):
-            fail("where_text", "give the words as {zh-TW: ..., en: ...} (zh-CN optional)")
+        for key in ("where_text", "expect_text"):
+            words = params.get(key)
+            if words is not None and not (isinstance(words.get("zh-TW"), str) and isinstance(words.get("en"), str)
+                                          and set(words) <= {"zh-TW", "zh-CN", "en"}):
+                fail(key, "give the words as {zh-TW: ..., en: ...} (zh-CN optional)")
 
     def judge(self, ctx: Context) -> Verdict:
         where = _tolerant(ctx.p("where"), ctx.p("rtol"), ctx.p("atol"))
@@ -107,7 +110,9 @@ class Gradient(CheckKind):
                                    before=_short(env["before"]))
                 else:
                     found = Reason("gradient.found", input=leaf, output=out, gradient=grad)
-                return failed(Reason("gradient.wrong", expect=ctx.p("expect"), found=found))
+                words = _words(ctx, "expect_text")
+                return failed(Reason("gradient.wrong_words", expect=words, found=found) if words
+                              else Reason("gradient.wrong", expect=ctx.p("expect"), found=found))
             return failed(Reason("gradient.wrong_hidden"))
         raised = [e for e in calls if "error" in e]
         if calls and len(raised) == len(calls):
@@ -118,10 +123,9 @@ class Gradient(CheckKind):
                 return failed(Reason("gradient.hand_only"))
             return failed(Reason("gradient.no_call"))
         if ctx.reveal:
-            words = ctx.p("where_text")
+            words = _words(ctx, "where_text")
             if words:
-                msg = Reason("gradient.not_reached_words", count=len(calls),
-                             where=Text(words["zh-TW"], words["en"], words.get("zh-CN")))
+                msg = Reason("gradient.not_reached_words", count=len(calls), where=words)
             else:
                 msg = Reason("gradient.not_reached", count=len(calls), where=ctx.p("where"))
         else:
@@ -175,3 +179,9 @@ def _hand_env(ev: dict) -> dict | None:
         return None
     return {"leaf": x, "out": None, "gradient_arg": None, "grad": v, "before": v * 0, "contrib": v,
             "retain_graph": False, "create_graph": False}
+
+
+def _words(ctx: Context, key: str) -> Text | None:
+    """The rubric's words for an expression (where_text, expect_text), when it gives them."""
+    words = ctx.p(key)
+    return Text(words["zh-TW"], words["en"], words.get("zh-CN")) if words else None

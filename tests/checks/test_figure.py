@@ -68,6 +68,15 @@ def test_missing_curve_other_figure_or_none(ex):
     assert v.status == "fail" and "no figure" in v.message
 
 
+def test_curves_drawn_are_named_by_their_labels_or_their_place(ex):
+    """matplotlib names an unlabelled line '_child0': the feedback says 'curve 1, no label'."""
+    v = judge(ex, "figure", 7, curves=[{"y": "cos(x)"}])
+    assert v.status == "fail" and "(curve 1, no label)" in v.message and "_child" not in v.message, v.message
+    assert "第 1 條，沒有標籤" in v.text("zh-TW")
+    v = judge(ex, "figure", 0, curves=[{"y": "exp(x)"}])
+    assert "'sin', 'grad'" in v.message, v.message
+
+
 def test_pandas_plot(ex):
     if not any(e["kind"] == "figure" and e["cell"] == 10 for e in ex.events):
         pytest.skip("pandas is not installed")

@@ -144,10 +144,16 @@ def test_a_computation_never_reached_is_said_in_the_rubrics_words(ex):
     v = judge(ex, "gradient", 0, where=where, expect="True", where_text=words)
     assert v.status == "fail" and where not in v.message and "asked for: d = f(a) for a scalar a" in v.message
     assert "純量 a 的 d = f(a)" in v.text("zh-TW") and "标量 a 的 d = f(a)" in v.text("zh-CN")
+    # and what the gradient should have been (expect_text), with what was found
+    v = judge(ex, "gradient", 11, where="allclose(leaf, arange(4))", expect="allclose(contrib, leaf * leaf)",
+              expect_text={"zh-TW": "x.grad 等於 u", "en": "x.grad = u"})
+    assert v.status == "fail" and v.message.startswith("expected x.grad = u; the backward call found: input = ")
+    assert "leaf" not in v.message and v.text("zh-TW").startswith("預期 x.grad 等於 u；")
 
 
 def test_params_validated():
     assert invalid("gradient", expect="True", where_text={"en": "no zh-TW"})
+    assert invalid("gradient", expect="True", expect_text={"zh-TW": 1, "en": "x"})
     assert invalid("gradient", expect="True", where_text={"zh-TW": "x", "en": "x", "fr": "x"})
     assert invalid("gradient", expect="allclose(x.grad, 4)")  # names are leaf, grad, ...
     assert invalid("gradient", expect="True", where="grad")  # where cannot see the gradient
