@@ -549,6 +549,7 @@ async def execute(nb, plan: "Plan | Awaitable[Plan]", limits: Limits, seed: int,
     for c in cells_of(nb):
         ex.sources.append(c.source if c.kind == "code" else "")
         ex.markdown.append(c.source if c.kind == "markdown" else "")
+        ex.numbers.append(c.number)
     lost: str | None = None  # why the rest cannot run: "dead" | "timeout"
     ahead: int | None = None  # the cell whose "pre" probes ran with the first set-up
     missing: dict[int, int] = {}  # execution count -> cell index: recorded events not received yet

@@ -26,7 +26,7 @@ from .execute import execute
 from .kernel import KERNEL_MODULES, extensions
 from .judge import judge
 from .kernel.launch import Launcher
-from .locate import cells_of, segment
+from .locate import cells_of, segment, split_at_markers
 from .messages import render
 from .model import Execution, Rubric, SubmissionResult
 from .plan import Plan, build_plan
@@ -130,6 +130,7 @@ async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher
             prepare_judging()
         return plan_notebook(nb, rubric, public_only)
 
+    nb = split_at_markers(nb)  # a cell holding several exercises: one part each (locate.py)
     plan = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, make_plan)
     try:
         ex = await execute(nb, plan, rubric.limits, rubric.seed, launcher, launched=launched.set)
@@ -181,7 +182,7 @@ def expected_values(rubric: Rubric, launcher: Launcher | None = None, refresh: b
         raise KernelUnavailable(f"{START_ERROR}, so nothing was graded: {ex.kernel_error} (run `grader doctor`)")
     lost = [c for c in ex.cells if c.status in ("dead", "timeout", "skipped")]
     if ex.kernel_error or ex.probe_errors or lost:  # never cache, never grade against, a partial run
-        why = ex.kernel_error or (f"cell {lost[0].index + 1}: {lost[0].status}" if lost else
+        why = ex.kernel_error or (f"cell {ex.number(lost[0].index)}: {lost[0].status}" if lost else
                                   render(next(iter(ex.probe_errors.values()))[1], "en"))
         raise InputError(f"the reference solution could not be run, so nothing can be graded: {why}",
                          rubric.reference)
@@ -251,15 +252,15 @@ def import_notes(rubric: Rubric, ex: Execution, lang: str) -> list[str]:
             mod = m.group(1) if m else ""
             failed.add(mod.split(".")[0])
             if mod and (mod in declared or mod.split(".")[0] in tops):
-                notes.append(say(lang, f"第 {c.index + 1} 格：匯入 {mod} 失敗（{c.ename}: {c.evalue}）。{mod} 屬於課程環境，"
+                notes.append(say(lang, f"第 {ex.number(c.index)} 格：匯入 {mod} 失敗（{c.ename}: {c.evalue}）。{mod} 屬於課程環境，"
                                        f"是評分機器少裝了它，不是你的錯：請告訴老師。",
-                                 f"cell {c.index + 1}: importing {mod} failed ({c.ename}: {c.evalue}). {mod} is part of "
+                                 f"cell {ex.number(c.index)}: importing {mod} failed ({c.ename}: {c.evalue}). {mod} is part of "
                                  f"the course's environment, so the grading machine lacks it, not your work: tell your "
                                  f"instructor."))
             else:
-                notes.append(say(lang, f"第 {c.index + 1} 格：匯入失敗（{c.ename}: {c.evalue}）：{mod or '這個套件'} "
+                notes.append(say(lang, f"第 {ex.number(c.index)} 格：匯入失敗（{c.ename}: {c.evalue}）：{mod or '這個套件'} "
                                        f"不在課程環境中（可用：{', '.join(rubric.packages)}），評分時無法使用。",
-                                 f"cell {c.index + 1}: an import failed ({c.ename}: {c.evalue}): {mod or 'that package'} "
+                                 f"cell {ex.number(c.index)}: an import failed ({c.ename}: {c.evalue}): {mod or 'that package'} "
                                  f"is not in the course's environment (available: {', '.join(rubric.packages)}), so it "
                                  f"cannot be used where notebooks are graded."))
     stdlib = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
@@ -278,9 +279,9 @@ def import_notes(rubric: Rubric, ex: Execution, lang: str) -> list[str]:
                 if top in tops or top in stdlib or top in failed or top == "grader":
                     continue
                 failed.add(top)  # one line per package
-                notes.append(say(lang, f"第 {i + 1} 格匯入了 {top}，它不在這份作業的課程環境中（可用：{', '.join(rubric.packages)}）："
+                notes.append(say(lang, f"第 {ex.number(i)} 格匯入了 {top}，它不在這份作業的課程環境中（可用：{', '.join(rubric.packages)}）："
                                        f"評分時可能沒有它。",
-                                 f"cell {i + 1} imports {top}, which is not in this assignment's course environment "
+                                 f"cell {ex.number(i)} imports {top}, which is not in this assignment's course environment "
                                  f"(available: {', '.join(rubric.packages)}): it may be missing where notebooks are graded."))
     return notes
 

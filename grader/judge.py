@@ -78,7 +78,7 @@ def _judge_one(rubric, plan, q, c, ex, expected, lang) -> CheckResult:
     # (the section, the notebook) is still judged on the rest, the timeout noted by its own checks
     timed_out = [r for r in region.runs if r.status == "timeout"]
     if timed_out and rubric.anchors[c.cell].scope is None:
-        return result(TIMEOUT, 0.0, Reason("judge.timeout", cell=timed_out[0].index + 1, head=_first_line(timed_out[0].source),
+        return result(TIMEOUT, 0.0, Reason("judge.timeout", cell=ex.number(timed_out[0].index), head=_first_line(timed_out[0].source),
                                            limit=rubric.limits.cell_timeout))
     roles = plan.roles.get(check_key(q, c), {})  # role -> probe id, as planned
     got = {}
@@ -107,13 +107,13 @@ def _judge_one(rubric, plan, q, c, ex, expected, lang) -> CheckResult:
     reason = v.reason
     lost_before = [i for i in ex.restarts if i < indices[0]]
     if v.status == FAIL and lost_before and (_mentions(reason, "NameError") or any(r.ename == "NameError" for r in region.runs)):
-        return result(ERROR, 0.0, Reason("judge.lost_before", cell=lost_before[-1] + 1))
+        return result(ERROR, 0.0, Reason("judge.lost_before", cell=ex.number(lost_before[-1])))
     if v.status == FAIL:
         errs = [r for r in region.runs if r.status == "error"]
         if errs and not _mentions(reason, errs[0].ename) and c.kind != "exception" \
                 and rubric.anchors[c.cell].scope is None and not region.fallback:
             r = errs[0]
-            reason = Reason("judge.cell_raised", message=reason, cell=r.index + 1, ename=r.ename, evalue=r.evalue[:160])
+            reason = Reason("judge.cell_raised", message=reason, cell=ex.number(r.index), ename=r.ename, evalue=r.evalue[:160])
     return result(v.status, max(0.0, min(1.0, v.fraction)), reason)
 
 

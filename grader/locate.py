@@ -19,6 +19,9 @@ Chinese numerals, the words Exercise/Ex/Q/练习/練習/习题/習題); what eac
    - tier 3: a numbered list item further down a markdown cell (counted only when the cell
      opens with a marker of the same list, e.g. ``1. ...`` / ``2. ...`` stubs).
    An "Exercises" / "练习" / "練習" heading without a number is a *boundary*, not a marker.
+   A code comment's decoration before the words (``# ==== 第二題 ====``, ``# ---- Q3: ... ----``)
+   is no part of it. Before all this, ``split_at_markers`` cuts a code cell that holds several
+   exercises (its word markers in comments between top-level statements) into one part each.
 2. **What a marker is about.** The marker's question text (its line and paragraph, up to the
    first question mark) is scored against every exercise's phrases (all languages) and the
    phrases of exercises no anchor grades (``editions.*.others``). At least ``PHRASE_WITH_NUMBER``
@@ -77,6 +80,8 @@ _BOUNDARY = re.compile(
     r"^\s*(#{1,6}\s*)?(?:[*_]{1,2}\s*)?(?:exercises?|练习|練習|习题|習題|课后练习|課後練習|课后习题|課後習題)(?:题|題)?"
     r"\s*(?:[*_]{1,2})?\s*[:：]?\s*$", re.IGNORECASE)
 _HEADING = re.compile(r"^\s*(#{1,6})\s+\S")
+# a code comment's decoration before its words: "# ===== 第二題 =====", "# ---- Q3 ----", "# 【练习3】"
+_DECOR = re.compile(r"^\s*(?:[=\-~+*]{2,}|[【\[])\s*")
 _QUESTION_END = re.compile(r"[?？]")
 # a restated question reads like one: a question mark, a question word, or an instruction first
 _ASKS = re.compile(r"[?？]|^\W*(\d+\W+)?(why|what|how|when|which|let|plot|draw|re-?design|design|write|use|evaluate"
@@ -109,16 +114,96 @@ class Cell:
     kind: str  # code | markdown | raw
     source: str
     tags: tuple[str, ...]
+    number: int = 0  # the cell's number as handed in (1-based; a part shares its cell's)
 
 
 def cells_of(nb) -> list[Cell]:
+    def number(i: int, meta) -> int:  # the index of the cell a part was cut from, else its own
+        j = meta.get(PART_OF, i) if isinstance(meta, dict) else i
+        return (j if isinstance(j, int) and not isinstance(j, bool) else i) + 1
+
     return [Cell(i, c.get("cell_type", "raw"), _text(c.get("source", "")),
-                 tuple(str(t) for t in (c.get("metadata", {}).get("tags") or []) if isinstance(t, str)))
+                 tuple(str(t) for t in (c.get("metadata", {}).get("tags") or []) if isinstance(t, str)),
+                 number(i, c.get("metadata", {})))
             for i, c in enumerate(nb.get("cells", []))]
 
 
 def _text(src) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
+
+
+PART_OF = "grader_part_of"  # a part's metadata key: the index of the cell it was cut from
+
+
+def split_at_markers(nb):
+    """The notebook with each code cell that holds several exercises cut into parts, one per
+    exercise: at a comment line naming an exercise with a word (``# ==== 第二題 ====``,
+    ``# ---- Q3: ... ----``, ``# Exercise 4``) that stands between two top-level statements, as
+    if the student had started a new cell there. Each part runs as a cell of its own (an error
+    in one no longer skips the next exercise's code) and keeps the index of its cell in its
+    metadata (``PART_OF``), so that messages name the cell as handed in. Cells with tags (the
+    instructor's), cell magics and code that does not parse are left whole. ``nb`` itself is
+    not changed; without such a cell it is returned as is."""
+    import copy
+
+    cells = nb.get("cells", [])
+    cuts = {i: _cut_lines(_text(c.get("source", ""))) for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and not (c.get("metadata", {}).get("tags"))}
+    cuts = {i: lines for i, lines in cuts.items() if lines}
+    if not cuts:
+        return nb
+    out = copy.copy(nb)
+    out.cells = []
+    for i, cell in enumerate(cells):
+        if i not in cuts:
+            out.cells.append(cell)
+            continue
+        lines = _text(cell.get("source", "")).splitlines(keepends=True)
+        bounds = [0, *cuts[i], len(lines)]
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            if not "".join(lines[a:b]).strip():
+                continue
+            part = copy.deepcopy(cell)
+            part["source"] = "".join(lines[a:b]).rstrip("\n")
+            part["outputs"] = []
+            part.setdefault("metadata", {})[PART_OF] = i
+            if part.get("id"):
+                part["id"] = f"{part['id']}-{k}"
+            out.cells.append(part)
+    return out
+
+
+def _cut_lines(source: str) -> list[int]:
+    """0-based lines of ``source`` where a part begins: comment lines at the top level that name
+    an exercise with a word, after some code, between top-level statements."""
+    from . import pyast
+
+    if source.lstrip().startswith("%%"):
+        return []
+    lines = source.splitlines()
+    marks = [k for k, line in enumerate(lines) if line.startswith("#")
+             and _WORD_MARK.match(_DECOR.sub("", re.sub(r"^#+\s?", "", line)))]
+    if not marks:
+        return []
+    # IPython's line magics and shell escapes are no Python: blank them (line numbers unchanged)
+    plain = "\n".join("pass" if re.match(r"\s*[%!]", ln) else ln for ln in lines)
+    try:
+        tree = pyast.parse(plain)
+    except (SyntaxError, ValueError):
+        return []
+    inside = set()
+    for node in tree.body:
+        inside.update(range(node.lineno - 1, (node.end_lineno or node.lineno)))
+    first_code = min(inside, default=len(lines))
+    cuts = []
+    for k in marks:
+        start = k
+        while start > 0 and re.fullmatch(r"#[#=\-~+*\s]*", lines[start - 1]):
+            start -= 1  # a rule line above the marker ("# =====") begins the part with it
+        if k not in inside and start > 0 and (first_code < start or marks[0] < start) \
+                and (not cuts or start > cuts[-1]):
+            cuts.append(start)
+    return cuts
 
 
 # ---- the result ---------------------------------------------------------------------------
@@ -286,7 +371,7 @@ def _candidates(cell: Cell) -> tuple[list[_Marker], list[tuple[int, int | None]]
             if not cm:
                 leading = False
                 continue
-            body = cm.group(1)
+            body = _DECOR.sub("", cm.group(1))
             m = _WORD_MARK.match(body)
             if m:
                 marks.append(_Marker(cell.index, pos, 1, _number(m.group(1) or m.group(2)), True,

@@ -167,11 +167,16 @@ class Execution:
     probe_errors: dict[str, tuple[str, Any]] = field(default_factory=dict)  # probe id -> (status, Reason)
     sources: list[str] = field(default_factory=list)  # code-cell sources by notebook index
     markdown: list[str] = field(default_factory=list)  # markdown sources by notebook index
+    numbers: list[int] = field(default_factory=list)  # each cell's number as handed in (locate.Cell.number)
     kernel_died_at: int | None = None
     kernel_error: str = ""
     restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
     events: list[dict[str, Any]] = field(default_factory=list)  # what the code did (events.py), in order, each with its "cell"
     seconds: float = 0.0
+
+    def number(self, index: int) -> int:
+        """The number the student knows cell ``index`` by (parts of a cut cell share it)."""
+        return self.numbers[index] if 0 <= index < len(self.numbers) else index + 1
 
 
 @dataclass

@@ -319,3 +319,26 @@ def test_an_answer_after_its_number_is_not_renumbered_by_its_words(rubric):
     s = seg(rubric, *cells)
     assert s.found["ex1"] == [S] and "ex1" not in s.fallback, (s.found, s.fallback)
     assert s.found["ex2"] == [S + 1, S + 2]
+
+
+def test_a_cell_with_several_exercises_is_cut_at_their_markers():
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from grader.locate import PART_OF, cells_of, split_at_markers
+
+    giant = ("import torch\n# ==== 第一題 ====\n# 答: ...\nx = 1\n\n# ---- Q2: backward twice ----\ny = 2\n"
+             "def g(v):\n    # Exercise 3 inside a function is no cut\n    return v\n%matplotlib inline\n"
+             "# 【练习3】\nz = g(3)\n")
+    nb = new_notebook(cells=[new_code_cell("# 练习1\nx = 1"), new_code_cell(giant)])
+    out = split_at_markers(nb)
+    parts = [c.source for c in out.cells]
+    assert parts[0] == "# 练习1\nx = 1"  # a marker on a cell's first line: the cell is one part
+    assert parts[1:] == ["import torch", "# ==== 第一題 ====\n# 答: ...\nx = 1",
+                         "# ---- Q2: backward twice ----\ny = 2\ndef g(v):\n    # Exercise 3 inside a function is no cut\n"
+                         "    return v\n%matplotlib inline", "# 【练习3】\nz = g(3)"]
+    assert [c.number for c in cells_of(out)] == [1, 2, 2, 2, 2]
+    assert all(c.metadata[PART_OF] == 1 for c in out.cells[1:]) and len(nb.cells) == 2  # nb unchanged
+    # left whole: the instructor's tagged cells, cell magics, code that does not parse
+    for cell in (new_code_cell(giant, metadata={"tags": ["ex1"]}), new_code_cell("%%time\n" + giant),
+                 new_code_cell(giant + "def broken(:\n")):
+        assert split_at_markers(new_notebook(cells=[cell])).cells == [cell]

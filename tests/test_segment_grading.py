@@ -83,3 +83,53 @@ def test_written_answer_not_found_still_goes_to_review(tmp_path, expected):
     listing = run_cli("review", str(out))
     assert listing.returncode == 0 and "nothing  ex1-second-derivative-cost/key-ideas  0/10" in listing.stdout
     assert "1 awaiting review" in listing.stdout
+
+
+GIANT = """# ============ 第一題 ============
+# 為什麼二階導數比一階導數貴?
+# 答: 二階導數是對一階導數再微分: 要 create_graph=True 保留一階導數的計算圖, 中間值都要存著, 記憶體更多, 還要多做一次反向傳播.
+w = torch.tensor(1.0, requires_grad=True)
+g1, = torch.autograd.grad(w ** 4, w, create_graph=True)
+
+# ============ 第二題 ============
+x = torch.arange(4.0, requires_grad=True)
+y = 2 * torch.dot(x, x)
+y.backward()
+y.backward()
+
+# ---- Exercise 3: a as a vector ----
+def twice(v):
+    # Exercise 3 is not cut here: this line is inside a function
+    return f(v)
+a = torch.randn(size=(3, 4), requires_grad=True)
+d = twice(a)
+try:
+    d.backward()
+except RuntimeError as e:
+    print("RuntimeError:", e)
+d.sum().backward()
+import no_such_module_here
+"""
+
+
+@pytest.mark.slow
+def test_exercises_in_one_cell_are_graded_each_by_its_part(tmp_path, expected):
+    """One code cell holding exercises 1-3 under decorated comment markers is cut into one part
+    per exercise: exercise 2's uncaught error does not stop exercise 3's code, and messages name
+    the cell by its number as handed in."""
+    cells = section_cells() + [new_markdown_cell("## 練習"), new_code_cell(GIANT)]
+    path = tmp_path / "giant.ipynb"
+    nbformat.write(new_notebook(cells=cells), str(path))
+    out = tmp_path / "out"
+    proc = run_cli("grade", str(path), "--out", str(out), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((out / "giant.json").read_text())
+    q = {x["id"]: x for x in r["questions"]}
+    assert q["ex1-second-derivative-cost"]["score"] == 10, q["ex1-second-derivative-cost"]
+    assert q["ex2-backward-twice"]["score"] == 10, q["ex2-backward-twice"]
+    assert q["ex3-vector-input"]["score"] == 10, q["ex3-vector-input"]
+    assert q["ex4-own-control-flow"]["score"] == 0 and q["ex5-sin-derivative-plot"]["score"] == 0
+    assert sum(x["score"] for x in r["questions"][:5]) == 40
+    # the failed import ends the third part; the note names the cell as handed in
+    notes = " ".join(r["notes"])
+    assert f"cell {len(cells)}: " in notes and "no_such_module_here" in notes, notes
