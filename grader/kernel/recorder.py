@@ -358,19 +358,51 @@ def _floats(data):
     return _clean(arr[:MAX_POINTS].tolist())
 
 
+def _color(artist):
+    """An artist's colour as a hashable key (a scatter: its first face colour), or None."""
+    try:
+        import matplotlib.colors as mcolors
+
+        c = artist.get_color() if hasattr(artist, "get_color") and not hasattr(artist, "get_offsets") \
+            else artist.get_facecolor()
+        if hasattr(c, "ndim") and c.ndim == 2:
+            c = c[0] if len(c) else None
+        return None if c is None else tuple(round(v, 3) for v in mcolors.to_rgba(c))
+    except Exception:
+        return None
+
+
 def _artists(fig):
-    out = []
+    """Each axes' lines, scatters and bars as x/y data. Points drawn one or two at a time (a loop
+    calling plt.scatter or plt.plot per point) are one curve per axes, kind and colour, in the
+    order they were drawn: that is how the plot reads."""
+    out, small = [], {}
+
+    def add(art, key):
+        x, y = art["x"], art["y"]
+        if key is not None and isinstance(x, list) and isinstance(y, list) and len(x) == len(y) <= 2:
+            group = small.get(key)
+            if group is None:
+                small[key] = group = dict(art, x=list(art["x"]), y=list(art["y"]))
+                out.append(group)
+            elif len(group["x"]) < MAX_POINTS:
+                group["x"] += art["x"]
+                group["y"] += art["y"]
+            return
+        out.append(art)
+
     for ai, ax in enumerate(fig.axes):
         for line in ax.get_lines():
-            out.append({"type": "line", "axes": ai, "label": str(line.get_label())[:MAX_TEXT],
-                        "x": _floats(line.get_xdata(orig=True)), "y": _floats(line.get_ydata(orig=True))})
+            add({"type": "line", "axes": ai, "label": str(line.get_label())[:MAX_TEXT],
+                 "x": _floats(line.get_xdata(orig=True)), "y": _floats(line.get_ydata(orig=True))},
+                (ai, "line", _color(line)))
         for coll in ax.collections:
             try:
                 offs = coll.get_offsets()
                 if len(offs) == 0:
                     continue
-                out.append({"type": "scatter", "axes": ai, "label": str(coll.get_label())[:MAX_TEXT],
-                            "x": _floats(offs[:, 0]), "y": _floats(offs[:, 1])})
+                add({"type": "scatter", "axes": ai, "label": str(coll.get_label())[:MAX_TEXT],
+                     "x": _floats(offs[:, 0]), "y": _floats(offs[:, 1])}, (ai, "scatter", _color(coll)))
             except Exception:
                 continue
         for cont in getattr(ax, "containers", []):

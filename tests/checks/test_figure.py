@@ -35,6 +35,16 @@ CELLS = [
     "plt.figure()\nplt.plot(x.detach(), torch.sin(x).detach())\nplt.figure()\nplt.plot(x.detach(), x.grad)\nplt.show()",
     # 9: nothing drawn
     "pass",
+    # 11: point by point in a loop, one scatter call per point and colour
+    "plt.figure()\nfor v in torch.linspace(-3, 3, 30).tolist():\n    t = torch.tensor(v, requires_grad=True)\n"
+    "    s = torch.sin(t)\n    s.backward()\n    plt.scatter(v, s.item(), color='tab:blue')\n"
+    "    plt.scatter(v, t.grad.item(), color='tab:red')\nplt.show()",
+    # 12: the same with plt.plot and format strings
+    "plt.figure()\nfor v in torch.linspace(-3, 3, 30).tolist():\n    t = torch.tensor(v, requires_grad=True)\n"
+    "    torch.sin(t).backward()\n    plt.plot(v, math.sin(v), 'b.')\n    plt.plot(v, t.grad.item(), 'r.')\nplt.show()",
+    # 13: point by point, the derivative by cos
+    "plt.figure()\nfor v in torch.linspace(-3, 3, 30).tolist():\n    plt.scatter(v, math.sin(v), color='k')\n"
+    "    plt.scatter(v, math.cos(v), color='g')\nplt.show()",
     # 10: pandas (matplotlib underneath), where installed
     "try:\n    import pandas as pd\nexcept ImportError:\n    pd = None\nif pd is not None:\n"
     "    x10 = torch.linspace(-2, 2, 25, requires_grad=True)\n    torch.sin(x10).sum().backward()\n"
@@ -77,10 +87,18 @@ def test_curves_drawn_are_named_by_their_labels_or_their_place(ex):
     assert "'sin', 'grad'" in v.message, v.message
 
 
+def test_points_drawn_one_by_one_are_one_curve_per_colour(ex):
+    for cell in (10, 11):
+        v = judge(ex, "figure", cell, **BOTH)
+        assert v.status == "pass", (cell, v.message)
+    v = judge(ex, "figure", 12, **BOTH)
+    assert v.status == "fail" and "autograd" in v.message, v.message
+
+
 def test_pandas_plot(ex):
-    if not any(e["kind"] == "figure" and e["cell"] == 10 for e in ex.events):
+    if not any(e["kind"] == "figure" and e["cell"] == 13 for e in ex.events):
         pytest.skip("pandas is not installed")
-    assert judge(ex, "figure", 10, **BOTH).status == "pass"
+    assert judge(ex, "figure", 13, **BOTH).status == "pass"
 
 
 def test_params_validated():
