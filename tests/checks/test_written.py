@@ -146,3 +146,8 @@ def test_ex1_storing_in_general_is_not_the_memory_idea():
 def test_ex1_twice_the_computation_is_more_computation():
     v = ex1(markdown=["(1) 二阶导数：因为要求两次导，计算量大概是一阶的两倍，所以更慢。"])
     assert v.fraction == 0.3, v.message
+    v = ex1(markdown=["二阶导数：反向传播也要再做一遍，所以更慢。"])
+    assert v.fraction == 0.3, v.message
+    # twice the cost of something else (float64 against float32) is no extra computation
+    v = ex1(markdown=["二階導數要用 float64，double 的運算和精度要求都是 float32 的兩倍，所以比較慢。"])
+    assert v.fraction == 0, v.message
