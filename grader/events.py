@@ -141,6 +141,9 @@ def decode(payload: Any, cell: int) -> list[dict]:
         except (BadEvent, TypeError, ValueError, RecursionError):
             continue
         ev["cell"] = cell
+        written = p.get("from") if isinstance(p, dict) else None
+        if isinstance(written, list):  # execution counts; execute.py makes them cell indices
+            ev["from"] = [n for n in written[:16] if isinstance(n, int) and not isinstance(n, bool)]
         out.append(ev)
     produced = payload.get("produced")
     if isinstance(produced, list) and produced:

@@ -492,11 +492,23 @@ def _record(ex: Execution, cell, index: int, nonce: str, missing: dict[int, int]
     """The cell's recorded events into ``ex.events``; a cell whose payload did not arrive is
     remembered (execution count -> cell index) so that it can be asked for again."""
     payloads = _take_recorded(cell, nonce)
-    for payload in payloads:
-        ex.events.extend(_events.decode(payload, index))
     count = cell.get("execution_count")
+    if isinstance(count, int):
+        ex.counts[count] = index
+    for payload in payloads:
+        ex.events.extend(_written(ex, _events.decode(payload, index)))
     if not payloads and isinstance(count, int):
         missing[count] = index
+
+
+def _written(ex: Execution, events: list[dict]) -> list[dict]:
+    """Each event's "from" (execution counts of the kernel that ran it, now) as "written": the
+    indices of the cells whose code did it besides the cell that ran."""
+    for ev in events:
+        counts = ev.pop("from", None)
+        if counts:
+            ev["written"] = [ex.counts[n] for n in counts if n in ex.counts and ex.counts[n] != ev["cell"]]
+    return events
 
 
 async def _recover(runner: "_Runner", ex: Execution, nonce: str, missing: dict[int, int], limits: Limits) -> None:
@@ -508,7 +520,7 @@ async def _recover(runner: "_Runner", ex: Execution, nonce: str, missing: dict[i
     for payload in _take_recorded(cell, nonce):
         count = payload.get("count")
         if isinstance(count, int) and count in missing:
-            ex.events.extend(_events.decode(payload, missing.pop(count)))
+            ex.events.extend(_written(ex, _events.decode(payload, missing.pop(count))))
     ex.events.sort(key=lambda e: e["cell"])  # stable: a cell's own events keep their order
 
 

@@ -172,6 +172,8 @@ class Execution:
     kernel_error: str = ""
     restarts: list[int] = field(default_factory=list)  # cells after which a fresh kernel took over
     events: list[dict[str, Any]] = field(default_factory=list)  # what the code did (events.py), in order, each with its "cell"
+    # and "written" (the other cells whose code was on the stack: a function defined there did it)
+    counts: dict[int, int] = field(default_factory=dict)  # execution count -> cell index
     seconds: float = 0.0
 
     def number(self, index: int) -> int:

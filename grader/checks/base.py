@@ -73,9 +73,11 @@ class Context:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        """The recorded events of the anchor's cells (events.py), in execution order."""
+        """The recorded events of the anchor's cells (events.py), in execution order: those its
+        cells ran, and those code written in its cells did when another cell called it (a
+        function defined here, called at the end of the notebook)."""
         scope = set(self.region.indices)
-        return [e for e in self.all_events if e.get("cell") in scope]
+        return [e for e in self.all_events if e.get("cell") in scope or not scope.isdisjoint(e.get("written", ()))]
 
     @property
     def reveal(self) -> bool:

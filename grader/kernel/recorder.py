@@ -41,7 +41,7 @@ _dumps, _loads = _json.dumps, _json.loads
 _st = {"nonce": None, "publish": None, "mode": None, "events": [], "tail": None, "dropped": 0, "produced": [],
        "paused": False, "figures": [], "fig_patched": False, "fig_seen": {}, "torch": None, "log": {},
        "fig_lock": None, "shell": None, "ack": None,
-       "batch": False, "pending": None}
+       "batch": False, "pending": None, "files": {}, "count": None}
 
 
 def _clean(values):
@@ -76,6 +76,10 @@ def _add(event):
     its end (the parameters a training reached) matters as much as how it began."""
     if _st["paused"]:
         return
+    if event.get("kind") in ("backward", "grad", "set_grad", "error"):
+        written = _written_in()
+        if written:
+            event["from"] = written
     if len(_st["events"]) < MAX_EVENTS:
         _st["events"].append(event)
         return
@@ -87,6 +91,42 @@ def _add(event):
     if len(tail) == TAIL_EVENTS:
         _st["dropped"] += 1  # the oldest of the tail makes room
     tail.append(event)
+
+
+MAX_FILES = 4_096  # cell code names remembered (a cell run again keeps its first)
+
+
+def _written_in():
+    """The execution counts of the earlier cells whose code is on the stack: where the code that
+    did this was written (a function defined in cell 3 and called in cell 9 did it in cell 3 as
+    much as in cell 9). Empty when only the running cell's code is."""
+    files, now, out = _st["files"], _st["count"], []
+    try:
+        f = _sys._getframe(2)
+    except ValueError:
+        return out
+    depth = 0
+    while f is not None and depth < 64:
+        n = files.get(f.f_code.co_filename)
+        if n is not None and n != now and n not in out:
+            out.append(n)
+        f, depth = f.f_back, depth + 1
+    return out[:16]
+
+
+def _name_cell(raw):
+    """Remember the code name IPython compiles this cell under (ipykernel: a hash of the raw
+    code; IPython: of the transformed code and the count) with its execution count."""
+    shell = _st["shell"]
+    if shell is None or len(_st["files"]) >= MAX_FILES:
+        return
+    try:
+        comp, count = shell.compile, shell.execution_count
+        code = raw if type(comp).__module__.startswith("ipykernel") else shell.transform_cell(raw)
+        _st["count"] = count
+        _st["files"].setdefault(comp.get_code_name(raw, code, count), count)
+    except Exception:
+        pass
 
 
 def _produced(t):
@@ -464,6 +504,9 @@ def _pre_run_cell(info=None):
     raw = getattr(info, "raw_cell", "") or ""
     _st["paused"] = raw.startswith("__import__('__grader_")
     _st["events"], _st["tail"], _st["dropped"], _st["produced"] = [], None, 0, []
+    _st["count"] = None
+    if not _st["paused"]:
+        _name_cell(raw)
     _st["figures"].clear()
     _ensure_mode()
     try:

@@ -51,6 +51,11 @@ CELLS = [
     "x11 = torch.arange(4.0, requires_grad=True)\ny11 = x11 * x11\n(y11 * x11).sum().backward()",
     # 12: a vector input to the book's f, reduced
     "a12 = torch.randn(5, requires_grad=True)\nd12 = f(a12)\nd12.sum().backward()",
+    # 13: the book's example in a function, and a second backward in another, called later (14)
+    "def part():\n    xp = torch.arange(4.0, requires_grad=True)\n    yp = 2 * torch.dot(xp, xp)\n    yp.backward()\n"
+    "    return yp\n\ndef again(yp):\n    try:\n        yp.backward()\n    except RuntimeError as e:\n        print(e)",
+    # 14: everything called at the end of the notebook
+    "again(part())",
 ]
 
 BASICS = dict(where="allclose(leaf, arange(4)) and allclose(out, 2 * dot(leaf, leaf))",
@@ -124,6 +129,17 @@ def test_gradient_argument_and_retain_graph(ex):
     assert v.status == "pass"
     assert judge(ex, "gradient", 10, api="backward", where="retain_graph", expect="True").status == "pass"
     assert judge(ex, "gradient", 0, api="backward", where="retain_graph", expect="True").status == "fail"
+
+
+def test_what_a_function_did_counts_where_it_was_written_too(ex):
+    """A function defined in one cell and called in a later one: what it did belongs to both
+    cells (the one that ran it and the one its code is written in), not to any other."""
+    assert judge(ex, "gradient", 13, **BASICS).status == "pass"
+    assert judge(ex, "gradient", 14, **BASICS).status == "pass"
+    raised = dict(raises="RuntimeError", match="backward through the graph a second time")
+    assert judge(ex, "exception", 13, **raised).status == "pass"
+    assert judge(ex, "exception", 12, **raised).status == "fail"
+    assert judge(ex, "gradient", 12, **BASICS).status == "fail"
 
 
 def test_hidden_checks_reveal_no_values(ex):
