@@ -168,7 +168,7 @@ def split_at_markers(nb):
             part["outputs"] = []
             part.setdefault("metadata", {})[PART_OF] = i
             if part.get("id"):
-                part["id"] = f"{part['id']}-{k}"
+                part["id"] = f"{str(part['id'])[:58]}-{k}"
             out.cells.append(part)
     return out
 
