@@ -148,6 +148,8 @@ def test_ex1_twice_the_computation_is_more_computation():
     assert v.fraction == 0.3, v.message
     v = ex1(markdown=["二阶导数：反向传播也要再做一遍，所以更慢。"])
     assert v.fraction == 0.3, v.message
+    v = ex1(markdown=["二階導數：接著再在這張更大的圖上做一次反向 → 計算量變多。"])
+    assert v.fraction == 0.3, v.message
     # twice the cost of something else (float64 against float32) is no extra computation
     v = ex1(markdown=["二階導數要用 float64，double 的運算和精度要求都是 float32 的兩倍，所以比較慢。"])
     assert v.fraction == 0, v.message
