@@ -120,7 +120,7 @@ async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher
                        ) -> tuple[Execution, Plan]:
     """Locate, plan, execute: what the notebook did under the plan's probes, and the plan.
     The plan is made in a thread once the checks' imports are done (hidden inputs are drawn
-    with torch) while the kernel starts: a cold kernel boots during the grader's own imports."""
+    with numpy) while the kernel starts: a cold kernel boots during the grader's own imports."""
     launched = threading.Event()
 
     def make_plan() -> Plan:

@@ -22,20 +22,21 @@ SPEC_KEYS = {"shape", "sign", "scale", "dtype", "min_abs"}
 
 
 def draw_inputs(specs: list[dict], seed: int) -> list[dict]:
-    """Inputs as plain data (float64 values; ``dtype`` None means the dtype of the student's own
-    call). ``min_abs`` moves elements closer to 0 than that away from it (keeping their sign)."""
-    import torch
+    """Inputs as plain data (float64 values, standard normal times ``scale``, from numpy's
+    generator seeded with ``seed``; ``dtype`` None means the dtype of the student's own call).
+    ``min_abs`` moves elements closer to 0 than that away from it (keeping their sign)."""
+    import numpy as np
 
-    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     out = []
     for s in specs:
-        x = torch.randn(tuple(s.get("shape", [])), generator=g, dtype=torch.float64)
+        x = rng.standard_normal(tuple(s.get("shape", [])))
         if s.get("sign") == "negative" and x.sum() > 0 or s.get("sign") == "positive" and x.sum() < 0:
             x = -x
         x = x * float(s.get("scale", 1.0))
         m = float(s.get("min_abs", 0.0))
         if m > 0:
-            x = torch.where(x.abs() < m, torch.where(x < 0, -m, m).to(x.dtype), x)
+            x = np.where(np.abs(x) < m, np.where(x < 0, -m, m), x)
         out.append({"dtype": s.get("dtype"), "values": x.tolist(), "shape": list(x.shape)})
     return out
 
