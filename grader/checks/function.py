@@ -99,8 +99,7 @@ class FunctionOnInputs(CheckKind):
                               time_limit=TIME_LIMIT, budget=BUDGET)
 
     def judge(self, ctx: Context) -> Verdict:
-        import torch
-
+        from .. import tensors
         from ._expr import tolerant
 
         payload = ctx.got.get("trace") or {}
@@ -142,17 +141,18 @@ class FunctionOnInputs(CheckKind):
             except capture.CaptureError as err:
                 wrong.append(Reason("function.capture_error", input=label, error=str(err)))
                 continue
-            if not isinstance(y, torch.Tensor):
+            if not isinstance(y, tensors.Tensor):
                 wrong.append(Reason("function.no_tensor", input=label, name=name))
                 continue
-            if not isinstance(grad, torch.Tensor):
+            if not isinstance(grad, tensors.Tensor):
                 wrong.append(Reason("function.no_grad", input=label))
                 continue
-            x = torch.tensor(d["values"], dtype=grad.dtype if grad.is_floating_point() else torch.float64)
+            dtype = grad.dtype_name if grad.is_floating_point else "float64"  # x in its gradient's dtype
+            x = tensors.tensor(d["values"], dtype)
             if grad.shape != x.shape:
                 wrong.append(Reason("function.grad_shape", input=label, shape=str(tuple(grad.shape))))
                 continue
-            x.grad = grad.to(x.dtype)
+            x.grad = tensors.tensor(grad, dtype)
             try:
                 ok = expr._truth(expr.evaluate(tree, {"x": x, "y": y}))
             except Exception as err:
