@@ -53,7 +53,7 @@ class Tensor(np.ndarray):
     """A tensor's values (a numpy array), with its torch dtype's name and its ``.grad``."""
 
     grad: "Tensor | None"
-    _name: str | None  # the torch dtype, when numpy's dtype does not say it (float16, bfloat16)
+    _name: str | None  # the torch dtype it was captured as (None: numpy's dtype says it)
 
     def __array_finalize__(self, obj: Any) -> None:
         self.grad = None
