@@ -58,8 +58,8 @@ def _numbers(values: Any, depth: int) -> Any:
 
 
 def tensor(payload: dict[str, Any], with_grad: bool = True):
-    """Rebuild a tensor (with ``.grad`` set, when the kernel sent one)."""
-    import torch
+    """Rebuild a tensor (with ``.grad`` set, when the kernel sent one): a ``tensors.Tensor``."""
+    from . import tensors
 
     if not isinstance(payload, dict) or payload.get("type") != "tensor":
         raise CaptureError("BadCapture", "expected a tensor")
@@ -74,15 +74,15 @@ def tensor(payload: dict[str, Any], with_grad: bool = True):
         raise CaptureError("TooLarge", f"tensor of shape {tuple(shape)} is {why}")
     values = _numbers(payload["values"], 0)
     try:
-        t = torch.tensor(values, dtype=getattr(torch, dtype))
-    except (TypeError, ValueError, RuntimeError) as e:
+        t = tensors.tensor(values, dtype)
+    except (TypeError, ValueError, OverflowError) as e:
         raise CaptureError("BadCapture", str(e)[:100]) from None
     if list(t.shape) != shape:
         raise CaptureError("BadCapture", "values do not match the shape")
     if with_grad and isinstance(payload.get("grad"), dict):
         g = tensor(payload["grad"], with_grad=False)
         if g.shape == t.shape:
-            t.grad = g.to(t.dtype) if t.dtype.is_floating_point else None
+            t.grad = tensors.tensor(g, dtype) if t.is_floating_point else None
     return t
 
 

@@ -161,12 +161,12 @@ def decode(payload: Any, cell: int) -> list[dict]:
 
 
 def tensor(t: dict | None):
-    """float64 torch tensor of an event tensor, or None when its values did not cross."""
-    import torch
+    """A float64 ``tensors.Tensor`` of an event tensor, or None when its values did not cross."""
+    from . import tensors
 
     if not t or "flat" not in t:
         return None
-    return torch.tensor(t["flat"], dtype=torch.float64).reshape(t["shape"])
+    return tensors.tensor(t["flat"]).reshape(t["shape"])
 
 
 def produced_values(events: list[dict], upto_cell: int | None = None) -> set[float]:

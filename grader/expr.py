@@ -3,10 +3,15 @@
 Expressions are parsed once (when the rubric loads) and evaluated *in the grader*, on values
 decoded from the kernel. Only the node types and functions listed here are allowed, so a
 rubric cannot run arbitrary code and the student's kernel is never consulted.
+
+The grader holds tensors with numpy (tensors.py: no torch in the grader process); the functions
+and attributes answer as torch's do (``x.dtype`` is ``torch.float32``, ``sum(x)`` a 0-d tensor),
+and ``allclose`` compares in float64 with torch.isclose's rule.
 """
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 from typing import Any, Callable
 
@@ -21,31 +26,66 @@ _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_
 ATTRIBUTES = {"grad", "shape", "dtype", "ndim", "T"}
 
 
+@functools.cache
 def _functions() -> dict[str, Callable[..., Any]]:
-    import torch
+    """The functions, each as torch's function of that name answers (with numpy: tensors.py)."""
+    import numpy as np
+
+    from . import tensors as T
+
+    def tensor_input(name: str, t: Any) -> Any:
+        if not T.is_tensor(t):
+            raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(t).__name__}")
+        return t
+
+    def elementwise(name: str, f: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda t: T.wrap(f(tensor_input(name, t)))
 
     def allclose(a, b, rtol=None, atol=None):
-        a, b = torch.as_tensor(a), torch.as_tensor(b)
+        a, b = T.as_values(a), T.as_values(b)
         if a.shape != b.shape:
             return False
-        dt = torch.promote_types(a.dtype, b.dtype)
-        if not dt.is_floating_point:
-            dt = torch.float64
-        return bool(torch.allclose(a.to(dt), b.to(dt), rtol=1e-5 if rtol is None else rtol,
-                                   atol=1e-6 if atol is None else atol, equal_nan=False))
+        return bool(T.isclose(a, b, 1e-5 if rtol is None else rtol, 1e-6 if atol is None else atol).all())
+
+    def extreme(name: str, reduce: Callable, pairwise: Callable, arg: Callable) -> Callable[..., Any]:
+        def f(t, other=None):  # torch.max(t); torch.max(t, dim): (values, indices); torch.max(t, other)
+            t = tensor_input(name, t)
+            if other is None:
+                return T.wrap(reduce(t))
+            if isinstance(other, int) and not isinstance(other, bool):
+                return T.wrap(reduce(t, axis=other)), T.wrap(arg(t, axis=other))
+            return T.wrap(pairwise(t, tensor_input(name, other)))
+        return f
+
+    def to_float(v):  # float(t): a one-element tensor of any shape, as torch allows
+        if not T.is_tensor(v):
+            return float(v)
+        if np.size(v) != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+        return float(v.item())
+
+    def length(v):
+        if T.is_tensor(v) and np.ndim(v) == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(v)
+
+    def as_float64(v):
+        return np.asarray(T.as_values(v), dtype=np.float64)
 
     return {
         "allclose": allclose,
-        "sin": torch.sin, "cos": torch.cos, "exp": torch.exp, "log": torch.log,
-        "abs": torch.abs, "sum": torch.sum, "numel": torch.numel, "len": len,
-        "all": lambda t: bool(torch.as_tensor(t).all()), "any": lambda t: bool(torch.as_tensor(t).any()),
-        "float": float, "max": torch.max, "min": torch.min,
-        "arange": lambda *a: torch.arange(*a, dtype=torch.float64),
-        "ones_like": lambda t: torch.ones_like(torch.as_tensor(t, dtype=torch.float64)),
-        "zeros_like": lambda t: torch.zeros_like(torch.as_tensor(t, dtype=torch.float64)),
-        "dot": lambda a, b: torch.dot(torch.as_tensor(a, dtype=torch.float64).reshape(-1),
-                                      torch.as_tensor(b, dtype=torch.float64).reshape(-1)),
-        "tanh": torch.tanh, "sqrt": torch.sqrt,
+        "sin": elementwise("sin", np.sin), "cos": elementwise("cos", np.cos), "exp": elementwise("exp", np.exp),
+        "log": elementwise("log", np.log), "abs": elementwise("abs", np.abs), "tanh": elementwise("tanh", np.tanh),
+        "sqrt": elementwise("sqrt", np.sqrt),
+        "sum": lambda t, dim=None: T.wrap(np.sum(tensor_input("sum", t), axis=dim)),
+        "numel": lambda t: int(np.size(tensor_input("numel", t))), "len": length,
+        "all": lambda t: bool(T.as_values(t).all()), "any": lambda t: bool(T.as_values(t).any()),
+        "float": to_float,
+        "max": extreme("max", np.max, np.maximum, np.argmax), "min": extreme("min", np.min, np.minimum, np.argmin),
+        "arange": lambda *a: T.tensor(np.arange(*a, dtype=np.float64)),
+        "ones_like": lambda t: T.tensor(np.ones_like(as_float64(t))),
+        "zeros_like": lambda t: T.tensor(np.zeros_like(as_float64(t))),
+        "dot": lambda a, b: T.wrap(np.dot(as_float64(a).reshape(-1), as_float64(b).reshape(-1))),
     }
 
 
@@ -98,7 +138,13 @@ def names_in(tree: ast.AST) -> set[str]:
 
 
 def evaluate(tree: ast.Expression, env: dict[str, Any]) -> Any:
+    """The expression's value. Tensors are ``tensors.Tensor`` (numpy arrays): as in torch, a
+    division by zero or the log of a negative number gives inf or nan, silently."""
     import math
+
+    import numpy as np
+
+    from . import tensors
 
     funcs = _functions()
 
@@ -143,7 +189,7 @@ def evaluate(tree: ast.Expression, env: dict[str, Any]) -> Any:
                 left = right
             return True
         if isinstance(node, ast.Attribute):
-            return getattr(ev(node.value), node.attr)
+            return tensors.attribute(ev(node.value), node.attr)
         if isinstance(node, ast.Subscript):
             return ev(node.value)[ev(node.slice)]
         if isinstance(node, ast.Slice):
@@ -154,15 +200,12 @@ def evaluate(tree: ast.Expression, env: dict[str, Any]) -> Any:
             return funcs[node.func.id](*args, **kwargs)
         raise ExprError(f"{type(node).__name__} is not allowed")
 
-    return ev(tree)
+    with np.errstate(all="ignore"):
+        return ev(tree)
 
 
 def _truth(value: Any) -> bool:
-    try:
-        import torch
+    """Python's truth, but a tensor holds when all its elements do."""
+    from .tensors import is_tensor
 
-        if isinstance(value, torch.Tensor):
-            return bool(value.all())
-    except ImportError:  # pragma: no cover
-        pass
-    return bool(value)
+    return bool(value.all()) if is_tensor(value) else bool(value)

@@ -34,19 +34,17 @@ from .timing import emit, phase, start as start_timing
 
 
 def _import_judging_modules() -> None:
-    """Without cyclic garbage collection while it imports (each full collection walks every
-    object made so far): 1.0-1.1 cpu-s instead of 1.3-1.7. What the imports made is then left
+    """numpy, which holds the captured tensors (the grader never imports torch: tensors.py), and
+    what the comparison loads on first use. Without cyclic garbage collection while it imports
+    (each full collection walks every object made so far); what the imports made is then left
     out of every later collection (``gc.freeze``): it lives as long as the process."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        import torch
-
+        from . import tensors
         from .checks.tensor_value import mismatch
 
-        mismatch(torch.zeros(2), torch.ones(2))  # and what the comparison loads on first use
-    except ImportError:
-        pass  # reported where a check needs it
+        mismatch(tensors.tensor([0.0, 0.0]), tensors.tensor([1.0, 1.0]))
     finally:
         gc.freeze()
         if enabled:
@@ -58,7 +56,7 @@ _warmup_start = threading.Lock()  # plan threads of concurrent notebooks may be 
 
 
 def prepare_judging(wait: bool = True) -> None:
-    """Import torch (and what the checks use lazily) in ONE thread, before any judging thread
+    """Import numpy (and what the checks use lazily) in ONE thread, before any judging thread
     runs. Two threads importing into one package graph at once can be handed a half-initialised
     module by CPython's import deadlock avoidance: a wrong grade, not an error. Called first by
     the thread that starts the workers (``grade_many``) or by ``run_notebook``'s plan thread
@@ -120,12 +118,12 @@ async def run_notebook(nb, rubric: Rubric, public_only: bool, launcher: Launcher
                        ) -> tuple[Execution, Plan]:
     """Locate, plan, execute: what the notebook did under the plan's probes, and the plan.
     The plan is made in a thread once the checks' imports are done (hidden inputs are drawn
-    with torch) while the kernel starts: a cold kernel boots during the grader's own imports."""
+    with numpy) while the kernel starts: a cold kernel boots during the grader's own imports."""
     launched = threading.Event()
 
     def make_plan() -> Plan:
         if _warmup.ident is None:  # not started yet (check): not before the kernel's process is. The
-            launched.wait(30)  # import holds the GIL for a second, and the start is the longer path
+            launched.wait(30)  # import holds the GIL (0.1 s), and the start is the longer path
         with phase("judge_wait"):
             prepare_judging()
         return plan_notebook(nb, rubric, public_only)
@@ -354,7 +352,7 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
 
     if not todo.empty() and runner is None:
         # started here, before any worker runs; it imports while the workers' fork servers start
-        # (running a notebook needs no torch in the grader), and each worker waits for it before
+        # (running a notebook needs no numpy in the grader), and each worker waits for it before
         # it judges (grade_path)
         prepare_judging(wait=False)
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)

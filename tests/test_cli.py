@@ -81,3 +81,25 @@ def test_warnings_and_stderr_never_cost_points(tmp_path, expected):
     proc = run_cli("check", str(tmp_path / "noisy.ipynb"), "--json")
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert json.loads(proc.stdout)["score"] == 94
+
+
+def test_grading_never_imports_torch_in_the_grader(tmp_path, expected):
+    """torch is the kernels' (1-2 cpu-s to import, on the cores the kernels start on): the grader
+    judges what they sent back with numpy (grader/tensors.py). ``-X importtime`` lists every
+    module the grader process imported (the kernels, other processes, are not listed)."""
+    import re
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "grader", "grade", "submissions/reference.ipynb",
+                           "submissions/typical_mistakes.ipynb", "--out", str(out), "--lang", "en"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = [m.group(1) for m in re.finditer(r"^import time:.*\|\s+(\S+)$", proc.stderr, re.M)]
+    assert not [m for m in imported if m == "torch" or m.startswith("torch.")]
+    assert "grader.tensors" in imported and "numpy" in imported  # the values were judged
+    reference = json.loads((out / "reference.json").read_text())
+    assert reference["score"] == reference["max_score"] == 100
+    mistakes = json.loads((out / "typical_mistakes.json").read_text())
+    assert mistakes["status"] == "graded" and 0 < mistakes["score"] < 100

@@ -69,11 +69,12 @@ def exact_variant(tree: ast.Expression) -> ast.Expression | None:
 
 
 def short(v) -> str:
+    """A value in a message: a tensor as its shape and first elements."""
     try:
-        import torch
+        from ..tensors import is_tensor
 
-        if isinstance(v, torch.Tensor):
-            flat = v.detach().reshape(-1).tolist()
+        if is_tensor(v):
+            flat = v.reshape(-1).tolist()
             body = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in flat[:6])
             return f"tensor(shape={tuple(v.shape)}, [{body}{', …' if len(flat) > 6 else ''}])"
     except Exception:

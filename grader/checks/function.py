@@ -22,20 +22,21 @@ SPEC_KEYS = {"shape", "sign", "scale", "dtype", "min_abs"}
 
 
 def draw_inputs(specs: list[dict], seed: int) -> list[dict]:
-    """Inputs as plain data (float64 values; ``dtype`` None means the dtype of the student's own
-    call). ``min_abs`` moves elements closer to 0 than that away from it (keeping their sign)."""
-    import torch
+    """Inputs as plain data (float64 values, standard normal times ``scale``, from numpy's
+    generator seeded with ``seed``; ``dtype`` None means the dtype of the student's own call).
+    ``min_abs`` moves elements closer to 0 than that away from it (keeping their sign)."""
+    import numpy as np
 
-    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     out = []
     for s in specs:
-        x = torch.randn(tuple(s.get("shape", [])), generator=g, dtype=torch.float64)
+        x = rng.standard_normal(tuple(s.get("shape", [])))
         if s.get("sign") == "negative" and x.sum() > 0 or s.get("sign") == "positive" and x.sum() < 0:
             x = -x
         x = x * float(s.get("scale", 1.0))
         m = float(s.get("min_abs", 0.0))
         if m > 0:
-            x = torch.where(x.abs() < m, torch.where(x < 0, -m, m).to(x.dtype), x)
+            x = np.where(np.abs(x) < m, np.where(x < 0, -m, m), x)
         out.append({"dtype": s.get("dtype"), "values": x.tolist(), "shape": list(x.shape)})
     return out
 
@@ -98,8 +99,7 @@ class FunctionOnInputs(CheckKind):
                               time_limit=TIME_LIMIT, budget=BUDGET)
 
     def judge(self, ctx: Context) -> Verdict:
-        import torch
-
+        from .. import tensors
         from ._expr import tolerant
 
         payload = ctx.got.get("trace") or {}
@@ -141,17 +141,18 @@ class FunctionOnInputs(CheckKind):
             except capture.CaptureError as err:
                 wrong.append(Reason("function.capture_error", input=label, error=str(err)))
                 continue
-            if not isinstance(y, torch.Tensor):
+            if not isinstance(y, tensors.Tensor):
                 wrong.append(Reason("function.no_tensor", input=label, name=name))
                 continue
-            if not isinstance(grad, torch.Tensor):
+            if not isinstance(grad, tensors.Tensor):
                 wrong.append(Reason("function.no_grad", input=label))
                 continue
-            x = torch.tensor(d["values"], dtype=grad.dtype if grad.is_floating_point() else torch.float64)
+            dtype = grad.dtype_name if grad.is_floating_point else "float64"  # x in its gradient's dtype
+            x = tensors.tensor(d["values"], dtype)
             if grad.shape != x.shape:
                 wrong.append(Reason("function.grad_shape", input=label, shape=str(tuple(grad.shape))))
                 continue
-            x.grad = grad.to(x.dtype)
+            x.grad = tensors.tensor(grad, dtype)
             try:
                 ok = expr._truth(expr.evaluate(tree, {"x": x, "y": y}))
             except Exception as err:

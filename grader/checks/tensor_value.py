@@ -1,7 +1,8 @@
 """Tensor value: a value captured after a cell, compared with the reference's.
 
 Type, then shape, then dtype, then values (PrairieLearn's order), each with a plain message;
-the values are compared by ``mismatch`` (torch.isclose, torch's tolerances, assert_close's report).
+the values are compared by ``mismatch`` (torch.isclose's rule and torch's default tolerances,
+assert_close's report), on the values the kernel sent, held with numpy (grader/tensors.py).
 """
 from __future__ import annotations
 
@@ -11,55 +12,57 @@ from .base import CheckKind, Context, Param, Reason, Verdict, errored, failed, p
 from ._expr import describe_error, kernel_expr_param, validate_kernel_expr
 
 
-# torch's default tolerances by dtype (torch.testing.assert_close's table); other dtypes: exact
+# torch's default (rtol, atol) by dtype (torch.testing.assert_close's table); other dtypes: exact
 _TOLERANCES = {"float16": (1e-3, 1e-5), "bfloat16": (1.6e-2, 1e-5), "float32": (1.3e-6, 1e-5),
                "float64": (1e-7, 1e-7), "complex32": (1e-3, 1e-5), "complex64": (1.3e-6, 1e-5),
                "complex128": (1e-7, 1e-7)}
 
 
-def _tolerances(a, b, rtol: float | None, atol: float | None) -> tuple[float, float]:
+def _tolerances(a: str, b: str, rtol: float | None, atol: float | None) -> tuple[float, float]:
+    """The tolerances for comparing dtypes ``a`` and ``b`` (torch's names): the given ones, or
+    torch's defaults for the looser dtype."""
     if rtol is not None and atol is not None:
         return float(rtol), float(atol)
-    ra, aa = _TOLERANCES.get(str(a.dtype).removeprefix("torch."), (0.0, 0.0))
-    rb, ab = _TOLERANCES.get(str(b.dtype).removeprefix("torch."), (0.0, 0.0))
+    ra, aa = _TOLERANCES.get(a, (0.0, 0.0))
+    rb, ab = _TOLERANCES.get(b, (0.0, 0.0))
     return max(ra, rb), max(aa, ab)
 
 
 def mismatch(got, exp, rtol: float | None = None, atol: float | None = None) -> list[Reason]:
-    """Why two tensors of one shape are not close, as reasons (empty when they are): how many
-    elements differ and the greatest absolute and relative difference, where; for a 0-d tensor
-    the two values. The rule is torch.isclose's (|got - exp| <= atol + rtol * |exp|, NaN never
-    close) with torch's default tolerances for the dtypes; the report is assert_close's, made
-    here: its DTensor support alone costs the grader a second of imports."""
-    import torch
+    """Why two tensors (``tensors.Tensor``) of one shape are not close, as reasons (empty when
+    they are): how many elements differ and the greatest absolute and relative difference,
+    where; for a 0-d tensor the two values. The rule is torch.isclose's (|got - exp| <= atol +
+    rtol * |exp|, NaN never close; ``tensors.isclose``) with torch's default tolerances for the
+    dtypes, in float64; the report is torch.testing.assert_close's."""
+    import numpy as np
 
-    rtol, atol = _tolerances(got, exp, rtol, atol)
-    wide = torch.complex128 if got.is_complex() or exp.is_complex() else torch.float64
-    a, b = got.detach().to(wide), exp.detach().to(wide)
-    close = torch.isclose(a, b, rtol=rtol, atol=atol, equal_nan=False)
+    from ..tensors import isclose
+
+    rtol, atol = _tolerances(got.dtype_name, exp.dtype_name, rtol, atol)
+    wide = np.complex128 if np.iscomplexobj(got) or np.iscomplexobj(exp) else np.float64
+    a, b = np.asarray(got, dtype=wide), np.asarray(exp, dtype=wide)
+    close = isclose(a, b, rtol, atol)
     if bool(close.all()):
         return []
     exact = rtol == 0 and atol == 0
-    diff = (a - b).abs()
-    rel = torch.where(diff == 0, torch.zeros_like(diff), diff / b.abs())  # equal zeros: no difference
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = np.abs(a - b)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(b))  # equal zeros: no difference
 
     def allowed(code: str, with_allowed: str, tol: float, **params) -> Reason:
         return Reason(code, **params) if exact else Reason(with_allowed, allowed=repr(tol), **params)
 
-    if a.dim() == 0:
+    if a.ndim == 0:
         return [Reason("value.expected_but_got", expected=repr(b.item()), got=repr(a.item())),
                 allowed("value.abs_diff", "value.abs_diff_allowed", atol, diff=repr(float(diff))),
                 allowed("value.rel_diff", "value.rel_diff_allowed", rtol, diff=repr(float(rel)))]
-    n, total = int((~close).sum()), close.numel()
+    n, total = int((~close).sum()), close.size
 
     def where(values) -> tuple[str, str]:
-        flat = values.flatten()
-        at = int(torch.argmax(torch.nan_to_num(flat, nan=float("inf"))))  # a NaN is the greatest
-        index, rest = [], at
-        for size in reversed(values.shape):  # (torch.unravel_index would load sympy: 0.3 s)
-            rest, k = divmod(rest, size)
-            index.append(k)
-        return repr(float(flat[at])), str(tuple(reversed(index)))
+        flat = values.reshape(-1)
+        at = int(np.argmax(np.nan_to_num(flat, nan=np.inf)))  # a NaN is the greatest
+        index = tuple(int(k) for k in np.unravel_index(at, values.shape))
+        return repr(float(flat[at])), str(index)
 
     (d_abs, i_abs), (d_rel, i_rel) = where(diff), where(rel)
     return [Reason("value.mismatched", n=str(n), total=str(total), pct=f"{100 * n / total:.1f}"),
@@ -70,22 +73,20 @@ def mismatch(got, exp, rtol: float | None = None, atol: float | None = None) -> 
 def compare(ctx: Context, name: str, got_t, exp_t, rtol: float | None, atol: float | None,
             check_dtype: bool) -> Verdict:
     """Shared by every kind that compares two tensors (tensor_value, function)."""
-    import torch
-
     if tuple(got_t.shape) != tuple(exp_t.shape):
         if ctx.reveal:
             return failed(Reason("value.shape", name=name, got=str(tuple(got_t.shape)), expected=str(tuple(exp_t.shape))))
         return failed(Reason("value.shape_hidden", name=name, got=str(tuple(got_t.shape))))
-    if check_dtype and got_t.dtype != exp_t.dtype:  # a type, not a value: said for hidden checks too
-        return failed(Reason("value.dtype", name=name, got=str(got_t.dtype), expected=str(exp_t.dtype)))
-    a = got_t.to(torch.float64) if got_t.dtype != exp_t.dtype else got_t
-    b = exp_t.to(torch.float64) if got_t.dtype != exp_t.dtype else exp_t
-    report = mismatch(a, b, rtol, atol)
+    if got_t.dtype_name != exp_t.dtype_name:
+        if check_dtype:  # a type, not a value: said for hidden checks too
+            return failed(Reason("value.dtype", name=name, got=repr(got_t.torch_dtype), expected=repr(exp_t.torch_dtype)))
+        rtol, atol = _tolerances("float64", "float64", rtol, atol)  # as torch: both made float64 first
+    report = mismatch(got_t, exp_t, rtol, atol)
     if report:
         if not ctx.reveal:  # differences plus the student's own value would give the expected one away
             report = [r for r in report if r.code == "value.mismatched"]
         report = report or [Reason("value.differ")]
-        if ctx.reveal and exp_t.numel() <= 16:
+        if ctx.reveal and exp_t.size <= 16:
             return failed(Reason("value.wrong_shown", name=name, got=str(got_t.tolist()), expected=str(exp_t.tolist()),
                                  report=report))
         return failed(Reason("value.wrong", name=name, report=report))
@@ -129,6 +130,6 @@ class TensorValue(CheckKind):
 
 
 def _is_tensor(v) -> bool:
-    import torch
+    from ..tensors import Tensor
 
-    return isinstance(v, torch.Tensor)
+    return isinstance(v, Tensor)
