@@ -63,14 +63,20 @@ def test_agrees_rule():
     assert tool.agrees("zero", 0, 10) and not tool.agrees("zero", 1, 10)
 
 
-@pytest.mark.slow
-def test_corpus_agreement(tmp_path):
+def _measure(folder: Path, out: Path) -> tuple[dict, str]:
+    """Grade a corpus with the CLI: the agreement summary, and its report (printed)."""
     tool = _tool()
-    s = tool.measure(CORPUS, tmp_path / "out")
+    s = tool.measure(folder, out)
     proc = s.pop("grader")
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    text = tool.report(s, CORPUS)
+    text = tool.report(s, folder)
     print(text)
+    return s, text
+
+
+@pytest.mark.slow
+def test_corpus_agreement(tmp_path):
+    s, text = _measure(CORPUS, tmp_path / "out")
     if s["skipped"]:
         warnings.warn(f"corpus: {len(s['skipped'])} notebook(s) skipped, their packages are not importable: "
                       + ", ".join(f"{k} ({'/'.join(v)})" for k, v in sorted(s["skipped"].items())))
@@ -91,12 +97,7 @@ def test_hand_corpus_is_well_formed():
 
 @pytest.mark.slow
 def test_hand_corpus_agreement(tmp_path):
-    tool = _tool()
-    s = tool.measure(HAND, tmp_path / "out")
-    proc = s.pop("grader")
-    assert proc.returncode in (0, 1), proc.stderr[-2000:]
-    text = tool.report(s, HAND)
-    print(text)
+    s, text = _measure(HAND, tmp_path / "out")
     assert s["graded"] == 78 and not s["skipped"]
     assert s["rate"] >= HAND_AGREEMENT_MIN, f"agreement {s['rate']:.3f} < {HAND_AGREEMENT_MIN}\n{text}"
     assert s["rate_wrong"] >= HAND_WRONG_MIN, \

@@ -25,6 +25,17 @@ def section_cells():
     return out
 
 
+def grade(tmp_path, name: str, cells) -> tuple[dict, dict]:
+    """Grade a notebook of these cells with the CLI (English): its result and its questions by id."""
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(new_notebook(cells=cells), str(path))
+    out = tmp_path / "out"
+    proc = run_cli("grade", str(path), "--out", str(out), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads((out / f"{name}.json").read_text())
+    return r, {x["id"]: x for x in r["questions"]}
+
+
 EN10_LIST = """## Exercises
 
 1. Why is the second derivative much more expensive to compute than the first derivative?
@@ -55,13 +66,7 @@ def test_d2l_en_1_0_notebook_grades_by_question_not_number(tmp_path, expected):
                       "plt.plot(x.detach(), y.detach())\nplt.plot(x.detach(), x.grad)\nplt.show()"),
         new_code_cell("# 5\nf5 = lambda x: torch.log(x ** 2) * torch.sin(x) + 1 / x"),
     ]
-    path = tmp_path / "en10.ipynb"
-    nbformat.write(new_notebook(cells=cells), str(path))
-    out = tmp_path / "out"
-    proc = run_cli("grade", str(path), "--out", str(out), "--lang", "en")
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads((out / "en10.json").read_text())
-    q = {x["id"]: x for x in r["questions"]}
+    r, q = grade(tmp_path, "en10", cells)
     ex4 = q["ex4-own-control-flow"]
     assert ex4["max_score"] == 0 and ex4["score"] == 0, ex4
     assert all("not in the edition" in c["message"] and "1.0" in c["message"] for c in ex4["checks"])
@@ -118,13 +123,7 @@ def test_exercises_in_one_cell_are_graded_each_by_its_part(tmp_path, expected):
     per exercise: exercise 2's uncaught error does not stop exercise 3's code, and messages name
     the cell by its number as handed in."""
     cells = section_cells() + [new_markdown_cell("## 練習"), new_code_cell(GIANT)]
-    path = tmp_path / "giant.ipynb"
-    nbformat.write(new_notebook(cells=cells), str(path))
-    out = tmp_path / "out"
-    proc = run_cli("grade", str(path), "--out", str(out), "--lang", "en")
-    assert proc.returncode == 0, proc.stderr
-    r = json.loads((out / "giant.json").read_text())
-    q = {x["id"]: x for x in r["questions"]}
+    r, q = grade(tmp_path, "giant", cells)
     assert q["ex1-second-derivative-cost"]["score"] == 10, q["ex1-second-derivative-cost"]
     assert q["ex2-backward-twice"]["score"] == 10, q["ex2-backward-twice"]
     assert q["ex3-vector-input"]["score"] == 10, q["ex3-vector-input"]
