@@ -352,7 +352,7 @@ def grade_many(paths: list[Path], rubric: Rubric, expected: dict, lang: str,
 
     if not todo.empty() and runner is None:
         # started here, before any worker runs; it imports while the workers' fork servers start
-        # (running a notebook needs no numpy in the grader), and each worker waits for it before
+        # (running a notebook needs none of the judge's imports), and each worker waits for it before
         # it judges (grade_path)
         prepare_judging(wait=False)
     threads = [threading.Thread(target=worker, args=(lnch,), daemon=True)

@@ -132,6 +132,12 @@ def _text(src) -> str:
     return "".join(src) if isinstance(src, list) else str(src)
 
 
+def _comment(line: str) -> str | None:
+    """A comment line's words, without the hashes and the decoration before them; None for code."""
+    m = re.match(r"^\s*#+\s?(.*)$", line)
+    return _DECOR.sub("", m.group(1)) if m else None
+
+
 PART_OF = "grader_part_of"  # a part's metadata key: the index of the cell it was cut from
 
 
@@ -163,10 +169,11 @@ def split_at_markers(nb):
         for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
             if not "".join(lines[a:b]).strip():
                 continue
-            part = copy.deepcopy(cell)
+            part = copy.copy(cell)  # (the stored outputs stay with the cell handed in)
             part["source"] = "".join(lines[a:b]).rstrip("\n")
             part["outputs"] = []
-            part.setdefault("metadata", {})[PART_OF] = i
+            part["metadata"] = copy.deepcopy(cell.get("metadata", {}))
+            part["metadata"][PART_OF] = i
             if part.get("id"):
                 part["id"] = f"{str(part['id'])[:58]}-{k}"
             out.cells.append(part)
@@ -181,8 +188,7 @@ def _cut_lines(source: str) -> list[int]:
     if source.lstrip().startswith("%%"):
         return []
     lines = source.splitlines()
-    marks = [k for k, line in enumerate(lines) if line.startswith("#")
-             and _WORD_MARK.match(_DECOR.sub("", re.sub(r"^#+\s?", "", line)))]
+    marks = [k for k, line in enumerate(lines) if line.startswith("#") and _WORD_MARK.match(_comment(line))]
     if not marks:
         return []
     # IPython's line magics and shell escapes are no Python: blank them (line numbers unchanged)
@@ -367,11 +373,10 @@ def _candidates(cell: Cell) -> tuple[list[_Marker], list[tuple[int, int | None]]
         for pos, line in _lines(cell.source):
             if not line.strip():
                 continue
-            cm = re.match(r"^\s*#+\s?(.*)$", line)
-            if not cm:
+            body = _comment(line)
+            if body is None:
                 leading = False
                 continue
-            body = _DECOR.sub("", cm.group(1))
             m = _WORD_MARK.match(body)
             if m:
                 marks.append(_Marker(cell.index, pos, 1, _number(m.group(1) or m.group(2)), True,

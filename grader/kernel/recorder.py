@@ -398,14 +398,14 @@ def _floats(data):
     return _clean(arr[:MAX_POINTS].tolist())
 
 
-def _color(artist):
-    """An artist's colour as a hashable key (a scatter: its first face colour), or None."""
+def _color(get):
+    """A colour (``get()``: a line's colour, or a scatter's face colours: the first) as a hashable
+    key, or None."""
     try:
         import matplotlib.colors as mcolors
 
-        c = artist.get_color() if hasattr(artist, "get_color") and not hasattr(artist, "get_offsets") \
-            else artist.get_facecolor()
-        if hasattr(c, "ndim") and c.ndim == 2:
+        c = get()
+        if getattr(c, "ndim", 1) == 2:
             c = c[0] if len(c) else None
         return None if c is None else tuple(round(v, 3) for v in mcolors.to_rgba(c))
     except Exception:
@@ -435,14 +435,14 @@ def _artists(fig):
         for line in ax.get_lines():
             add({"type": "line", "axes": ai, "label": str(line.get_label())[:MAX_TEXT],
                  "x": _floats(line.get_xdata(orig=True)), "y": _floats(line.get_ydata(orig=True))},
-                (ai, "line", _color(line)))
+                (ai, "line", _color(line.get_color)))
         for coll in ax.collections:
             try:
                 offs = coll.get_offsets()
                 if len(offs) == 0:
                     continue
                 add({"type": "scatter", "axes": ai, "label": str(coll.get_label())[:MAX_TEXT],
-                     "x": _floats(offs[:, 0]), "y": _floats(offs[:, 1])}, (ai, "scatter", _color(coll)))
+                     "x": _floats(offs[:, 0]), "y": _floats(offs[:, 1])}, (ai, "scatter", _color(coll.get_facecolor)))
             except Exception:
                 continue
         for cont in getattr(ax, "containers", []):
